@@ -30,7 +30,9 @@ async def respond(state: MessagesState, runtime: Runtime[Context]) -> dict[str, 
     return {"messages": [await model.ainvoke(state["messages"])]}
 
 
-def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+def build_graph(
+    checkpointer: BaseCheckpointSaver | None = None,
+) -> CompiledStateGraph[MessagesState, Context, MessagesState, MessagesState]:
     """Compile the chat graph, with the caller's checkpointer if any."""
     builder = StateGraph(MessagesState, context_schema=Context)
     builder.add_node("respond", respond)
