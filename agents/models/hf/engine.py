@@ -1,0 +1,315 @@
+"""A loaded transformers model shared by every caller, with request batching.
+
+One `Engine` exists per (model folder, device, dtype) in a process: every
+persona that names the same model shares its weights (the seed article loaded
+an 8B model once per agent). A single worker thread owns the model; callers
+on any thread or event loop submit requests to it. Requests that arrive
+together and decode with the same settings are left-padded into one batch and
+run through one `generate` call, each row streaming its own tokens and
+stopping on its own stop strings and token limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase, StoppingCriteria
+from transformers.generation.streamers import BaseStreamer
+
+log = logging.getLogger(__name__)
+
+#: How long the worker waits for more requests to join a batch (seconds).
+BATCH_WINDOW_S = float(os.environ.get("COUNCIL_BATCH_WINDOW_MS", "15")) / 1000
+#: Most rows in one generate call.
+MAX_BATCH = int(os.environ.get("COUNCIL_MAX_BATCH", "8"))
+
+FinishReason = Literal["stop", "length", "cancelled"]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Settings that must be equal for requests to share a batch."""
+
+    temperature: float
+    top_p: float
+    repetition_penalty: float
+    seed: int | None
+
+
+@dataclass
+class Result:
+    """What a finished request produced."""
+
+    text: str
+    finish_reason: FinishReason
+    prompt_tokens: int
+    completion_tokens: int
+
+
+#: Events sent to a request's sink: ("token", str), ("done", Result) or ("error", BaseException).
+Event = tuple[str, Any]
+
+
+@dataclass(eq=False)
+class Request:
+    """One generation request: prompt ids in, events out through `sink`."""
+
+    input_ids: list[int]
+    sampling: Sampling
+    max_new_tokens: int
+    stop: tuple[str, ...]
+    sink: Callable[[Event], None]
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def emit(self, event: Event) -> None:
+        """Send an event; a caller that has gone away (closed loop) stops its row."""
+        try:
+            self.sink(event)
+        except Exception:
+            self.cancelled.set()
+
+    def batch_key(self) -> object:
+        """Requests with equal keys may share a generate call."""
+        # A seeded sampled request runs alone so its random stream, and so its
+        # text, does not depend on what else was in the batch.
+        if self.sampling.seed is not None and self.sampling.temperature > 0:
+            return self
+        return self.sampling
+
+
+class _Row:
+    """Decoding state of one request inside a running batch."""
+
+    def __init__(self, req: Request, tokenizer: PreTrainedTokenizerBase, eos_ids: set[int]) -> None:
+        self.req = req
+        self.tok = tokenizer
+        self.eos_ids = eos_ids
+        self.ids: list[int] = []
+        self.prefix = 0  # incremental detokenisation offsets
+        self.read = 0
+        self.text = ""
+        self.emitted = 0
+        self.finish: FinishReason | None = None
+        self.max_stop = max((len(s) for s in req.stop), default=0)
+
+    def push(self, token: int) -> None:
+        if self.finish is not None:
+            return
+        if self.req.cancelled.is_set():
+            self.finish = "cancelled"
+            return
+        if token in self.eos_ids:
+            self.finish = "stop"
+            self._flush(len(self.text))
+            return
+        self.ids.append(token)
+        self._decode()
+        if self.req.stop:
+            hits = [i for i in (self.text.find(s, max(0, self.emitted - self.max_stop)) for s in self.req.stop)]
+            found = [i for i in hits if i >= 0]
+            if found:
+                self.text = self.text[: min(found)]
+                self.finish = "stop"
+                self._flush(len(self.text))
+                return
+        if len(self.ids) >= self.req.max_new_tokens:
+            self.finish = "length"
+            self._flush(len(self.text))
+            return
+        self._flush(self._safe_end())
+
+    def _decode(self) -> None:
+        # Decode only a short window so each token costs O(1), and hold text
+        # back while it ends in a partial UTF-8 character.
+        before = str(self.tok.decode(self.ids[self.prefix : self.read], skip_special_tokens=True))
+        after = str(self.tok.decode(self.ids[self.prefix :], skip_special_tokens=True))
+        if len(after) > len(before) and not after.endswith("\ufffd"):
+            self.text += after[len(before) :]
+            self.prefix, self.read = self.read, len(self.ids)
+
+    def _safe_end(self) -> int:
+        # Hold back a tail that could still grow into a stop string.
+        end = len(self.text)
+        for stop in self.req.stop:
+            for n in range(min(len(stop) - 1, end), 0, -1):
+                if self.text.endswith(stop[:n]):
+                    end = min(end, len(self.text) - n)
+                    break
+        return end
+
+    def _flush(self, end: int) -> None:
+        if end > self.emitted:
+            self.req.emit(("token", self.text[self.emitted : end]))
+            self.emitted = end
+
+    def result(self) -> Result:
+        self._flush(len(self.text))
+        return Result(self.text, self.finish or "length", len(self.req.input_ids), len(self.ids))
+
+
+class _BatchStreamer(BaseStreamer):
+    """Routes each generated token to its row; the first `put` is the prompt."""
+
+    def __init__(self, rows: list[_Row]) -> None:
+        self.rows = rows
+        self.seen_prompt = False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.seen_prompt:
+            self.seen_prompt = True
+            return
+        for row, token in zip(self.rows, value.reshape(len(self.rows), -1)[:, -1].tolist(), strict=True):
+            row.push(int(token))
+
+    def end(self) -> None:
+        pass
+
+
+class _RowsDone(StoppingCriteria):
+    """Per-row stop: a row ends when its own stop string, limit or cancel hits."""
+
+    def __init__(self, rows: list[_Row]) -> None:
+        self.rows = rows
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        done = [row.finish is not None or row.req.cancelled.is_set() for row in self.rows]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]
+
+
+class Engine:
+    """A model and tokenizer loaded once, served by one worker thread."""
+
+    def __init__(self, path: Path, device: str, dtype: torch.dtype) -> None:
+        self.path = path
+        self.device = device
+        self.dtype = dtype
+        started = time.monotonic()
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        self.model: Any = model.to(device).eval()
+        self.load_seconds = time.monotonic() - started
+        # Left padding keeps every row's last prompt token at the end of the batch.
+        self.tokenizer.padding_side = "left"
+        self.pad_id = self.tokenizer.pad_token_id
+        if self.pad_id is None:
+            self.pad_id = self.tokenizer.eos_token_id
+        self.eos_ids = _eos_ids(self.model, self.tokenizer)
+        self.context_window = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
+        self._queue: queue.Queue[Request] = queue.Queue()
+        self._worker = threading.Thread(target=self._serve, name=f"hf-engine:{path.name}", daemon=True)
+        self._worker.start()
+        self.batches_run = 0  # observable for tests: how many generate calls were made
+
+    def submit(self, req: Request) -> None:
+        """Queue a request; its events arrive through `req.sink` from the worker thread."""
+        self._queue.put(req)
+
+    def _serve(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            deadline = time.monotonic() + BATCH_WINDOW_S
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
+            groups: dict[object, list[Request]] = {}
+            for req in batch:
+                if req.cancelled.is_set():
+                    req.emit(("done", Result("", "cancelled", len(req.input_ids), 0)))
+                    continue
+                groups.setdefault(req.batch_key(), []).append(req)
+            for group in groups.values():
+                self._run(group)
+
+    def _run(self, group: list[Request]) -> None:
+        rows = [_Row(req, self.tokenizer, self.eos_ids) for req in group]
+        try:
+            self._generate(rows)
+        except BaseException as exc:  # the worker must survive any one bad batch
+            log.exception("generation failed")
+            for row in rows:
+                row.req.emit(("error", exc))
+            return
+        for row in rows:
+            row.req.emit(("done", row.result()))
+
+    def _generate(self, rows: list[_Row]) -> None:
+        width = max(len(r.req.input_ids) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            n = len(row.req.input_ids)
+            ids[i, width - n :] = torch.tensor(row.req.input_ids, dtype=torch.long)
+            mask[i, width - n :] = 1
+        sampling = rows[0].req.sampling
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": max(r.req.max_new_tokens for r in rows),
+            "repetition_penalty": sampling.repetition_penalty,
+            "pad_token_id": self.pad_id,
+            "eos_token_id": sorted(self.eos_ids) or None,
+            "streamer": _BatchStreamer(rows),
+            "stopping_criteria": [_RowsDone(rows)],
+        }
+        if sampling.temperature > 0:
+            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if sampling.seed is not None:
+            torch.manual_seed(sampling.seed)
+        self.batches_run += 1
+        with torch.inference_mode():
+            self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kwargs)
+
+
+def _eos_ids(model: Any, tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    ids: set[int] = set()
+    eos = getattr(model.generation_config, "eos_token_id", None)
+    if isinstance(eos, int):
+        ids.add(eos)
+    elif isinstance(eos, list):
+        ids.update(eos)
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    return ids
+
+
+_ENGINES: dict[tuple[str, str, str], Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+_LOADING: dict[tuple[str, str, str], threading.Lock] = {}
+
+
+def get_engine(path: Path, device: str, dtype: torch.dtype) -> Engine:
+    """Return the process-wide engine for this model, loading it on first use."""
+    key = (str(path.resolve()), device, str(dtype))
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is not None:
+            return engine
+        lock = _LOADING.setdefault(key, threading.Lock())
+    # Load outside the global lock so two different models can load at once,
+    # while two callers of the same model wait for one load.
+    with lock:
+        with _ENGINES_LOCK:
+            engine = _ENGINES.get(key)
+        if engine is None:
+            engine = Engine(path, device, dtype)
+            with _ENGINES_LOCK:
+                _ENGINES[key] = engine
+    return engine
+
+
+def loaded_engines() -> list[Engine]:
+    """Engines loaded in this process (for tests and benchmarks)."""
+    with _ENGINES_LOCK:
+        return list(_ENGINES.values())
+
