@@ -103,9 +103,7 @@ def split_options(values: Mapping[str, Any], extra: Iterable[str]) -> tuple[dict
     return decoding, backend
 
 
-def _check_number(
-    name: str, value: Any, *, low: float, high: float, low_open: bool = False
-) -> None:
+def _check_number(name: str, value: Any, *, low: float, high: float, low_open: bool = False) -> None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if ok:
         ok = (value > low if low_open else value >= low) and value <= high

@@ -107,7 +107,9 @@ class ChatLocalHF(BaseChatModel):
         """The shared loaded model, loading (and converting) it on first use."""
         if self._engine is None:
             device = choose_device(self.device)
-            self._engine = get_engine(resolve_model_path(self.model), device, choose_dtype(device, self.dtype))
+            self._engine = get_engine(
+                resolve_model_path(self.model), device, choose_dtype(device, self.dtype)
+            )
         return self._engine
 
     # -- tools ---------------------------------------------------------------
@@ -125,6 +127,7 @@ class ChatLocalHF(BaseChatModel):
             tools: Tools as LangChain tools, functions, pydantic models or schemas.
             tool_choice: None/"auto" lets the model choose; "any", "required" or
                 True asks for at least one call; a tool name asks for that tool.
+            **kwargs: Further call-time arguments bound with the tools.
         """
         formatted = [convert_to_openai_tool(t) for t in tools]
         if isinstance(tool_choice, str) and tool_choice not in ("auto", "none", "any", "required"):
@@ -167,7 +170,9 @@ class ChatLocalHF(BaseChatModel):
         tool_prompt = tool_system_prompt(tools, required) if tools and not native else None
         turns = to_template_messages(messages, native_tools=native, tool_prompt=tool_prompt)
         # A history ending in an AI message is a prefill: continue that message.
-        prefill = turns[-1]["role"] == "assistant" and not turns[-1].get("tool_calls") and turns[-1]["content"]
+        prefill = (
+            turns[-1]["role"] == "assistant" and not turns[-1].get("tool_calls") and turns[-1]["content"]
+        )
         extra: dict[str, Any] = {"tools": tools} if tools and native else {}
         text = tokenizer.apply_chat_template(
             turns,
@@ -218,12 +223,20 @@ class ChatLocalHF(BaseChatModel):
             output_tokens=result.completion_tokens,
             total_tokens=result.prompt_tokens + result.completion_tokens,
         )
-        meta = {"model_name": self.model, "finish_reason": result.finish_reason, "model_provider": "huggingface"}
+        meta = {
+            "model_name": self.model,
+            "finish_reason": result.finish_reason,
+            "model_provider": "huggingface",
+        }
         if not tool_names:
             return AIMessage(content=result.text, usage_metadata=usage, response_metadata=meta)
         text, calls, invalid = parse_tool_calls(result.text, tool_names)
         return AIMessage(
-            content=text, tool_calls=calls, invalid_tool_calls=invalid, usage_metadata=usage, response_metadata=meta
+            content=text,
+            tool_calls=calls,
+            invalid_tool_calls=invalid,
+            usage_metadata=usage,
+            response_metadata=meta,
         )
 
     def _generate(
@@ -373,7 +386,11 @@ def resolve_model_path(model: str) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(model, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"]))
+        return Path(
+            snapshot_download(
+                model, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"]
+            )
+        )
     except Exception as exc:
         raise ModelUnavailableError(
             f"model {model!r} is not a local folder and could not be fetched from the Hugging Face hub "

@@ -9,6 +9,7 @@ place, so a conversion killed halfway never leaves a folder that loads broken.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import logging
@@ -87,6 +88,20 @@ def ensure_embedded_model(cache_dir: Path | None = None) -> Path:
     return target
 
 
+#: A temp folder older than this belongs to a conversion that was killed.
+STALE_TEMP_S = 3600
+
+
+def _sweep_stale_temps(target: Path) -> None:
+    # Temp folders of killed conversions never load (only a finished one is
+    # renamed into place) but they hold half a gigabyte each.
+    now = time.time()
+    for tmp in target.parent.glob(f".{target.name}.*"):
+        with contextlib.suppress(OSError):
+            if tmp.is_dir() and now - tmp.stat().st_mtime > STALE_TEMP_S:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
 def convert_gguf(gguf: Path, target: Path) -> None:
     """Convert a GGUF file into an fp32 HF folder at `target`, atomically.
 
@@ -98,6 +113,7 @@ def convert_gguf(gguf: Path, target: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     target.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_stale_temps(target)
     started = time.monotonic()
     print(f"Preparing the embedded model (one time): {gguf.name} -> {target}", file=sys.stderr, flush=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))

@@ -114,7 +114,9 @@ class _Row:
         self.ids.append(token)
         self._decode()
         if self.req.stop:
-            hits = [i for i in (self.text.find(s, max(0, self.emitted - self.max_stop)) for s in self.req.stop)]
+            hits = [
+                i for i in (self.text.find(s, max(0, self.emitted - self.max_stop)) for s in self.req.stop)
+            ]
             found = [i for i in hits if i >= 0]
             if found:
                 self.text = self.text[: min(found)]
@@ -180,7 +182,9 @@ class _RowsDone(StoppingCriteria):
     def __init__(self, rows: list[_Row]) -> None:
         self.rows = rows
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+    def __call__(
+        self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
+    ) -> torch.BoolTensor:
         done = [row.finish is not None or row.req.cancelled.is_set() for row in self.rows]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]
 
@@ -312,4 +316,3 @@ def loaded_engines() -> list[Engine]:
     """Engines loaded in this process (for tests and benchmarks)."""
     with _ENGINES_LOCK:
         return list(_ENGINES.values())
-

@@ -109,7 +109,9 @@ def _assistant(msg: AIMessage, native_tools: bool) -> dict[str, Any]:
         ]
         return {"role": "assistant", "content": text, "tool_calls": calls}
     written = "\n".join(
-        "<tool_call>" + json.dumps({"name": c["name"], "arguments": c["args"]}, ensure_ascii=False) + "</tool_call>"
+        "<tool_call>"
+        + json.dumps({"name": c["name"], "arguments": c["args"]}, ensure_ascii=False)
+        + "</tool_call>"
         for c in msg.tool_calls
     )
     return {"role": "assistant", "content": f"{text}\n{written}".strip()}
@@ -120,7 +122,10 @@ def _tool_result(msg: ToolMessage, native_tools: bool) -> dict[str, Any]:
     if native_tools:
         return {"role": "tool", "content": text, "tool_call_id": msg.tool_call_id, "name": msg.name}
     name = f' name="{msg.name}"' if msg.name else ""
-    return {"role": "user", "content": f"<tool_response{name} id=\"{msg.tool_call_id}\">\n{text}\n</tool_response>"}
+    return {
+        "role": "user",
+        "content": f'<tool_response{name} id="{msg.tool_call_id}">\n{text}\n</tool_response>',
+    }
 
 
 def _merge_same_role(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -178,7 +183,9 @@ def parse_tool_calls(
             if name not in tool_names:
                 raise ValueError(f"unknown tool {name!r}")
         except (ValueError, KeyError, TypeError) as exc:
-            invalid.append(invalid_tool_call(name=None, args=raw, id=call_id, error=f"malformed tool call: {exc}"))
+            invalid.append(
+                invalid_tool_call(name=None, args=raw, id=call_id, error=f"malformed tool call: {exc}")
+            )
             continue
         calls.append(tool_call(name=name, args=args, id=call_id))
     return remaining, calls, invalid
