@@ -7,3 +7,25 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+
+
+# -- the embedded hf/ model ----------------------------------------------------------
+
+#: Small on purpose: CPU decode of the 135M model runs at ~17 tokens/s.
+EMBEDDED_TEST_MAX_NEW_TOKENS = 24
+
+
+@pytest.fixture(scope="session")
+def embedded_model():
+    """The real embedded model (greedy, short replies), loaded once for the whole session."""
+    from agents.models.hf import ChatLocalHF
+
+    model = ChatLocalHF(model="embedded", max_new_tokens=EMBEDDED_TEST_MAX_NEW_TOKENS)
+    model.engine()  # load (and convert on a fresh machine) up front, not inside a timed test
+    return model
+
+
+@pytest.fixture(scope="session")
+def embedded_engine(embedded_model):
+    """The shared `Engine` behind `embedded_model`."""
+    return embedded_model.engine()

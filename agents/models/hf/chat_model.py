@@ -68,6 +68,14 @@ class ChatLocalHF(BaseChatModel):
 
     _engine: Engine | None = PrivateAttr(default=None)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _check_raw_options(cls, data: Any) -> Any:
+        # Before pydantic's lax coercion, which would quietly turn max_new_tokens=True into 1.
+        if isinstance(data, dict):
+            ModelOptions.from_mapping({k: v for k, v in data.items() if k in ModelOptions.names()})
+        return data
+
     @model_validator(mode="after")
     def _check_options(self) -> ChatLocalHF:
         self.options()  # raises ValueError naming a bad value
@@ -92,7 +100,8 @@ class ChatLocalHF(BaseChatModel):
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = LangSmithParams(
             ls_provider="huggingface",
-            ls_model_name=self.model,
+            # A per-call `model=` is rejected at generation, but traces must name what was asked for.
+            ls_model_name=str(kwargs.get("model") or self.model),
             ls_model_type="chat",
             ls_temperature=self.temperature,
             ls_max_tokens=self.max_new_tokens,

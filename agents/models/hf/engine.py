@@ -155,7 +155,9 @@ class _Row:
 
     def result(self) -> Result:
         self._flush(len(self.text))
-        return Result(self.text, self.finish or "length", len(self.req.input_ids), len(self.ids))
+        # A cancel seen only by _RowsDone can end the batch before this row gets another token.
+        finish = self.finish or ("cancelled" if self.req.cancelled.is_set() else "length")
+        return Result(self.text, finish, len(self.req.input_ids), len(self.ids))
 
 
 class _BatchStreamer(BaseStreamer):

@@ -54,7 +54,9 @@ def tool_system_prompt(tools: Sequence[dict[str, Any]], required: bool) -> str:
     """The fallback instructions that teach a template-less model our call format."""
     schemas = "\n".join(json.dumps(t.get("function", t), ensure_ascii=False) for t in tools)
     requirement = "You must call at least one tool now." if required else ""
-    return load_prompt("tool_calling.md").format(tools=schemas, requirement=requirement).strip()
+    # Not str.format: the prompt shows a literal JSON example whose braces format() would parse.
+    template = load_prompt("tool_calling.md")
+    return template.replace("{requirement}", requirement).replace("{tools}", schemas).strip()
 
 
 def to_template_messages(
