@@ -1,0 +1,1 @@
+"""Benchmarks for the model layer (run the modules as scripts, e.g. ``bench/models.py``)."""
