@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 from langchain_tests.unit_tests import ChatModelUnitTests
 
-from agents.models.hf import ChatLocalHF
 from agents.models.hf import chat_model as chat_model_mod
+from tests.hf_standard_flags import ChatLocalHFFlags
 
 
 @pytest.fixture(autouse=True)
@@ -18,27 +18,5 @@ def _never_load_a_model(monkeypatch):
     monkeypatch.setattr(chat_model_mod, "ensure_embedded_model", refuse)
 
 
-class TestChatLocalHFStandardUnit(ChatModelUnitTests):
-    @property
-    def chat_model_class(self) -> type[ChatLocalHF]:
-        return ChatLocalHF
-
-    @property
-    def chat_model_params(self) -> dict[str, Any]:
-        return {"model": "embedded", "max_new_tokens": 16}
-
-    @property
-    def has_tool_calling(self) -> bool:
-        # bind_tools exists and works (fallback prompt + parser), but SmolLM2-135M cannot
-        # reliably write a tool call, so the suite must not claim the capability.
-        return False
-
-    @property
-    def has_structured_output(self) -> bool:
-        # Structured output is built on tool calling (see above).
-        return False
-
-    @property
-    def supports_model_override(self) -> bool:
-        # One instance is one loaded model; a per-call `model=` is rejected as an unknown option.
-        return False
+class TestChatLocalHFStandardUnit(ChatLocalHFFlags, ChatModelUnitTests):
+    """All flags and params come from `ChatLocalHFFlags`."""
