@@ -1,0 +1,339 @@
+"""The retriever: hybrid search over the bundled corpus and the user's documents, plus the web.
+
+    from tools.retrieval import RetrievalSettings, get_retriever
+
+    retriever = get_retriever(RetrievalSettings.from_env())
+    result = retriever.search("human oversight of high-risk AI systems", k=3)
+    for passage in result.passages: ...
+    result.warnings  # web failures, skipped files: show them to the user
+
+One search ranks the local index two ways and fuses the rankings (`fusion`):
+
+* lexical: BM25 over CJK-aware tokens (`lexical`), which is how a Chinese
+  query meets the notes' Chinese key terms and summaries;
+* dense: all-MiniLM-L6-v2 cosine similarity in Chroma. The model reads
+  English only, so a Chinese query is first glossed into English with the
+  corpus notes' own bilingual key terms ("人类监督" → "human oversight"), and
+  the dense ranking counts only as much as the gloss covers of the query.
+
+Web results (Tavily, when a key is set and web search is on) are not fused:
+their scores are on another scale, and a fused web result would rarely beat a
+local passage that both local rankers agree on. Instead they get a fixed share
+of the k slots (`web_slots`), after the local passages.
+
+Heavy libraries (torch, chromadb) are imported on first search, not at import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import re
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tools.retrieval.corpus import CORPUS_DIR, glossary_pairs
+from tools.retrieval.errors import DocsDirNotFoundError, EmptyQueryError
+from tools.retrieval.fusion import reciprocal_rank_fusion, score_fusion
+from tools.retrieval.lexical import tokenize
+from tools.retrieval.settings import MAX_K, RetrievalSettings
+from tools.retrieval.sources import list_sources
+from tools.retrieval.types import Passage, SearchResult
+from tools.retrieval.web import API_KEY_ENV, search_web
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
+    from tools.retrieval.store import Index, SyncReport
+
+#: Longer queries are cut: the embedding model reads 256 word pieces, and a 100 kB
+#: "query" is a pasted document, whose head carries the topic.
+MAX_QUERY_CHARS = 2000
+#: Candidates taken from each ranker before fusion.
+CANDIDATES = 50
+#: "score" (min-max normalised weighted sum) or "rrf" (reciprocal rank); see `fusion`.
+FUSION = "score"
+#: Fusion weights (see bench/retrieval.py and the README for the measurements behind them).
+LEXICAL_WEIGHT = 1.0
+DENSE_WEIGHT = 1.0
+#: Gloss a CJK query into English for the dense ranker with the corpus notes' key terms.
+GLOSS_CJK_QUERIES = True
+#: Weight the dense ranking of a CJK query by the share of it the glossary could translate.
+#: Measured on the labelled set (bench/retrieval.py --ablation): neutral with score fusion,
+#: +0.05 Chinese section recall@3 with RRF. Kept because a query of which one generic term
+#: was glossed ("人工智能法" → "AI Act") should not let the dense ranker's guess outvote BM25.
+DENSE_BY_COVERAGE = True
+#: One Chinese character carries about as much as three English letters (a word is ~1.5
+#: characters against ~5 letters), so coverage is counted in those units for mixed queries.
+CJK_CHAR_WEIGHT = 3
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'-]*|\d+")
+_web_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="council-web-search")
+
+
+class Retriever:
+    """Search one index (bundled corpus + an optional docs folder) and, optionally, the web.
+
+    Use `get_retriever` rather than this constructor: it shares one retriever per
+    settings and one loaded embedding model per process.
+
+    Args:
+        settings: Index folder, docs folder, default k, web switch.
+        embeddings: Embeddings for chunks and queries; None uses all-MiniLM-L6-v2
+            (tests pass a small fake).
+        corpus_dir: Folder of corpus notes; None indexes no corpus.
+        index: An already open `Index` to share; None opens ``settings.index_dir``.
+
+    Raises:
+        DocsDirNotFoundError: when ``settings.docs_dir`` is set but is not a folder.
+    """
+
+    def __init__(
+        self,
+        settings: RetrievalSettings,
+        *,
+        embeddings: Embeddings | None = None,
+        corpus_dir: Path | None = CORPUS_DIR,
+        index: Index | None = None,
+    ) -> None:
+        if settings.docs_dir is not None and not settings.docs_dir.is_dir():
+            raise DocsDirNotFoundError(settings.docs_dir)
+        self.settings = settings
+        self.corpus_dir = corpus_dir
+        self._embeddings = embeddings
+        self._index = index
+        self._lock = threading.RLock()
+        self._ready = False
+        self._index_warnings: list[str] = []
+        self._glossary: list[tuple[str, str]] = []
+
+    # -- index -------------------------------------------------------------------------
+
+    @property
+    def index(self) -> Index:
+        """The open index (opened on first use)."""
+        with self._lock:
+            if self._index is None:
+                if self._embeddings is None:
+                    self._index = _shared_index(self.settings.index_dir, self.settings.chroma_url)
+                else:
+                    from tools.retrieval.store import Index
+
+                    embedder_id = getattr(self._embeddings, "model_id", type(self._embeddings).__name__)
+                    self._index = Index(
+                        self.settings.index_dir, self._embeddings, embedder_id, self.settings.chroma_url
+                    )
+            return self._index
+
+    def refresh(self, progress: bool = True) -> SyncReport:
+        """Build or update the index from the corpus and the docs folder.
+
+        Only new and changed files are embedded; chunks of removed files are deleted.
+        The first `search` calls this; call it again after changing the docs folder.
+
+        Args:
+            progress: Show a progress bar on stderr while embedding (False: quiet).
+
+        Returns:
+            What was indexed, with warnings for skipped files.
+
+        Raises:
+            DocsDirNotFoundError: when the docs folder has disappeared.
+        """
+        with self._lock:
+            sources, warnings = list_sources(self.corpus_dir, self.settings.docs_dir)
+            index = self.index
+            report = index.sync(sources, progress=progress)
+            report.warnings[:0] = warnings
+            index.synced_for = (self.corpus_dir, self.settings.docs_dir)
+            self._index_warnings = report.warnings
+            self._glossary = _build_glossary(index)
+            self._ready = True
+            return report
+
+    def _ensure_ready(self) -> Index:
+        with self._lock:
+            index = self.index
+            # Another retriever sharing this index folder may have synced other documents.
+            if not self._ready or index.synced_for != (self.corpus_dir, self.settings.docs_dir):
+                self.refresh(progress=True)
+            return index
+
+    # -- search ------------------------------------------------------------------------
+
+    def search(self, query: str, k: int | None = None) -> SearchResult:
+        """The `k` best passages for `query`, with warnings the caller should show.
+
+        Args:
+            query: What to look for, in Chinese, English or both.
+            k: Passages to return (1-50); None uses the settings' k.
+
+        Returns:
+            Passages best first (``score`` is the fused score) and warnings: web
+            failures, files that could not be indexed, a truncated query.
+
+        Raises:
+            EmptyQueryError: (a ValueError) for an empty or whitespace-only query.
+            ValueError: for a k outside 1-50.
+        """
+        if not isinstance(query, str) or not query.strip():
+            raise EmptyQueryError()
+        k = self.settings.k if k is None else k
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+            raise ValueError(f"invalid k: {k!r} (expected an integer 1-{MAX_K})")
+        warnings: list[str] = []
+        query = query.strip()
+        if len(query) > MAX_QUERY_CHARS:
+            warnings.append(f"query truncated to its first {MAX_QUERY_CHARS} of {len(query)} characters")
+            query = query[:MAX_QUERY_CHARS]
+
+        web_future: Future[tuple[list[Passage], list[str]]] | None = None
+        if self.settings.web:
+            if os.environ.get(API_KEY_ENV, "").strip():
+                # Started first, so the web round trip overlaps the local ranking.
+                web_future = _web_pool.submit(search_web, query, k, self.settings.web_timeout_s)
+            else:
+                warnings.append(f"web search skipped: {API_KEY_ENV} is not set (local results only)")
+
+        index = self._ensure_ready()
+        lexical = index.lexical(tokenize(query), CANDIDATES)
+        dense_text, dense_weight = self._dense_query(query)
+        dense: list[tuple[str, float]] = []
+        if dense_weight > 0:
+            dense = index.dense(index.embeddings.embed_query(dense_text), CANDIDATES)
+
+        rankings = [(lexical, LEXICAL_WEIGHT), (dense, dense_weight)]
+        if FUSION == "rrf":
+            fused = reciprocal_rank_fusion([([sid for sid, _ in r], w) for r, w in rankings])
+        else:
+            fused = score_fusion(rankings)
+
+        web: list[Passage] = []
+        if web_future is not None:
+            web, web_warnings = web_future.result()
+            warnings.extend(web_warnings)
+        n_local = k - min(len(web), web_slots(k))
+        passages: list[Passage] = []
+        for sid, score in fused:
+            if len(passages) >= n_local:
+                break
+            passage = index.passage(sid)
+            if passage is not None:
+                passages.append(dataclasses.replace(passage, score=score))
+        # Web passages follow, scored below the last local one so that scores still fall.
+        floor = passages[-1].score if passages else 1.0
+        extra = web[: k - len(passages)]
+        passages.extend(
+            dataclasses.replace(p, score=floor * (len(extra) - i) / (len(extra) + 1))
+            for i, p in enumerate(extra)
+        )
+        return SearchResult(passages=passages, warnings=[*self._index_warnings, *warnings])
+
+    async def asearch(self, query: str, k: int | None = None) -> SearchResult:
+        """`search` in a worker thread, so the event loop keeps running during embedding and I/O."""
+        return await asyncio.to_thread(self.search, query, k)
+
+    def _dense_query(self, query: str) -> tuple[str, float]:
+        """The text the English embedding model should read, and the dense ranking's weight.
+
+        A query without CJK goes to the model as it is, at full weight. Otherwise the
+        model reads the query's Latin words plus the English glosses of the Chinese
+        key terms found in it, and its ranking is weighted by how much of the query
+        that covers: a Chinese query glossed in full counts fully, one where a single
+        term was recognised barely counts, and lexical matching decides.
+        """
+        cjk = len(_CJK.findall(query))
+        if not cjk or not GLOSS_CJK_QUERIES:
+            return query, DENSE_WEIGHT
+        covered: set[int] = set()
+        glossed: dict[str, None] = {}
+        for en, zh in self._glossary:
+            start = query.find(zh)  # plain find: hundreds of terms, one short query
+            while start >= 0:
+                covered.update(range(start, start + len(zh)))
+                glossed[en] = None
+                start = query.find(zh, start + 1)
+        english = _LATIN_WORD.findall(query)
+        text = " ".join([*english, *glossed]).strip()
+        if not text:
+            return "", 0.0
+        if not DENSE_BY_COVERAGE:
+            return text, DENSE_WEIGHT
+        latin = sum(len(w) for w in english)
+        readable = latin + CJK_CHAR_WEIGHT * sum(1 for i in covered if _CJK.match(query[i]))
+        return text, DENSE_WEIGHT * readable / (latin + CJK_CHAR_WEIGHT * cjk)
+
+
+def web_slots(k: int) -> int:
+    """How many of `k` passages web results may take: a third, at least one.
+
+    Fewer when the web returns fewer; more only when there are not enough local passages.
+    """
+    return max(1, k // 3)
+
+
+def _build_glossary(index: Index) -> list[tuple[str, str]]:
+    """English/Chinese term pairs from the corpus notes' key terms, longest Chinese term first."""
+    pairs = {
+        pair
+        for chunk in index.chunks()
+        if chunk.passage.origin == "corpus"
+        for pair in glossary_pairs(chunk.passage.text)
+        if len(pair[1]) >= 2  # one character matches too much
+    }
+    return sorted(pairs, key=lambda p: (-len(p[1]), p))
+
+
+# -- process-wide caches ----------------------------------------------------------------
+
+_cache_lock = threading.Lock()
+_retrievers: dict[tuple[RetrievalSettings, Path | None], Retriever] = {}
+_indexes: dict[tuple[Path, str | None], Index] = {}
+
+
+def _shared_index(index_dir: Path, chroma_url: str | None) -> Index:
+    """One open `Index` per folder (and server) per process, over the one MiniLM model."""
+    from tools.retrieval.embeddings import MODEL_ID, MiniLMEmbeddings
+    from tools.retrieval.store import Index
+
+    with _cache_lock:
+        index = _indexes.get((index_dir, chroma_url))
+        if index is None:
+            index = Index(index_dir, MiniLMEmbeddings(), MODEL_ID, chroma_url)
+            _indexes[(index_dir, chroma_url)] = index
+        return index
+
+
+def get_retriever(
+    settings: RetrievalSettings | None = None, *, corpus_dir: Path | None = CORPUS_DIR
+) -> Retriever:
+    """The process-wide retriever for these settings (created on first call; thread-safe).
+
+    Args:
+        settings: None reads `RetrievalSettings.from_env`.
+        corpus_dir: Folder of corpus notes (the bundled one by default; None for none).
+
+    Raises:
+        DocsDirNotFoundError: when the settings name a docs folder that does not exist.
+        ValueError: for bad environment values when `settings` is None.
+    """
+    settings = settings if settings is not None else RetrievalSettings.from_env()
+    with _cache_lock:
+        retriever = _retrievers.get((settings, corpus_dir))
+        if retriever is None:
+            retriever = Retriever(settings, corpus_dir=corpus_dir)
+            _retrievers[(settings, corpus_dir)] = retriever
+        return retriever
+
+
+def reset_retrievers() -> None:
+    """Forget cached retrievers and close their indexes (tests and benchmarks; the model stays loaded)."""
+    with _cache_lock:
+        for index in _indexes.values():
+            index.close()
+        _retrievers.clear()
+        _indexes.clear()

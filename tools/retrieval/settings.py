@@ -1,0 +1,194 @@
+"""Retrieval settings: where the index lives, which documents to add, how many passages, web on/off.
+
+Settings come from the graph's runtime `Context` (`RetrievalSettings.from_context`)
+or from environment variables (`RetrievalSettings.from_env`), never from module
+globals, so two graphs in one process can search different indexes.
+
+Environment variables:
+    ``COUNCIL_INDEX_DIR``: index folder (default: the user data dir, e.g.
+        ``~/.local/share/compliance-council/index``).
+    ``COUNCIL_DOCS_DIR``: a folder of your own ``.md``/``.txt``/``.pdf``/``.html`` files.
+    ``COUNCIL_RETRIEVAL_K``: passages per search (default 3).
+    ``COUNCIL_WEB_SEARCH``: ``on``/``off`` (default on; used only when ``TAVILY_API_KEY`` is set).
+    ``COUNCIL_WEB_TIMEOUT``: seconds before a web search is abandoned (default 10).
+    ``COUNCIL_CHROMA_URL``: ``http://host:port`` of a Chroma server to hold the vectors
+        instead of the embedded store (the manifest stays in the index folder).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+T = TypeVar("T")
+
+INDEX_DIR_ENV = "COUNCIL_INDEX_DIR"
+DOCS_DIR_ENV = "COUNCIL_DOCS_DIR"
+K_ENV = "COUNCIL_RETRIEVAL_K"
+WEB_ENV = "COUNCIL_WEB_SEARCH"
+WEB_TIMEOUT_ENV = "COUNCIL_WEB_TIMEOUT"
+CHROMA_URL_ENV = "COUNCIL_CHROMA_URL"
+
+#: Upper bound on passages per search (the graph's Context allows the same range).
+MAX_K = 50
+_TRUE = frozenset({"1", "on", "true", "yes"})
+_FALSE = frozenset({"0", "off", "false", "no"})
+
+
+def default_index_dir() -> Path:
+    """The per-user index folder, e.g. ``~/.local/share/compliance-council/index`` on Linux."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("compliance-council")) / "index"
+
+
+def parse_bool(raw: str | bool, name: str) -> bool:
+    """Read an on/off switch.
+
+    Args:
+        raw: ``on``/``off``, ``true``/``false``, ``yes``/``no``, ``1``/``0`` (any case), or a bool.
+        name: The setting's name, for the error message.
+
+    Raises:
+        ValueError: for anything else, naming the setting.
+    """
+    if isinstance(raw, bool):
+        return raw
+    value = str(raw).strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"invalid value for {name}: {raw!r} (expected on or off)")
+
+
+def _parse_int(raw: Any, name: str) -> int:
+    if isinstance(raw, bool):  # bool is an int subclass; True is not a passage count
+        raise ValueError(f"invalid value for {name}: {raw!r} (expected an integer 1-{MAX_K})")
+    try:
+        return int(str(raw).strip())
+    except ValueError:
+        raise ValueError(f"invalid value for {name}: {raw!r} (expected an integer 1-{MAX_K})") from None
+
+
+def _parse_float(raw: Any, name: str) -> float:
+    try:
+        return float(str(raw).strip())
+    except ValueError:
+        raise ValueError(f"invalid value for {name}: {raw!r} (expected a number of seconds)") from None
+
+
+def _env(name: str, cast: Callable[[str, str], T], default: T) -> T:
+    raw = os.environ.get(name, "").strip()
+    return cast(raw, f"${name}") if raw else default
+
+
+def _path(raw: Any, name: str) -> Path:
+    text = str(raw).strip()
+    if not text or "\x00" in text:
+        raise ValueError(f"invalid value for {name}: {raw!r} (expected a folder path)")
+    return Path(text)
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """Where and how to search. Frozen and hashable: `get_retriever` caches one retriever per value.
+
+    Attributes:
+        index_dir: Folder holding the vector store and the manifest of indexed files.
+        docs_dir: Optional folder of the user's own documents, indexed next to the bundled corpus.
+        k: Passages returned per search, 1-50.
+        web: Whether to add Tavily web results (only when ``TAVILY_API_KEY`` is set).
+        web_timeout_s: Seconds before a web search is abandoned for local results.
+        chroma_url: ``http://host:port`` of a Chroma server; None keeps the vectors
+            in an embedded store under ``index_dir``.
+    """
+
+    index_dir: Path
+    docs_dir: Path | None = None
+    k: int = 3
+    web: bool = True
+    web_timeout_s: float = 10.0
+    chroma_url: str | None = None
+
+    def __post_init__(self) -> None:
+        # Normalise paths so that equal settings written differently share one cached retriever.
+        object.__setattr__(self, "index_dir", _path(self.index_dir, "index_dir").expanduser().absolute())
+        if self.docs_dir is not None:
+            object.__setattr__(self, "docs_dir", _path(self.docs_dir, "docs_dir").expanduser().absolute())
+        k = _parse_int(self.k, "k")
+        if not 1 <= k <= MAX_K:
+            raise ValueError(f"invalid value for k: {self.k!r} (expected an integer 1-{MAX_K})")
+        object.__setattr__(self, "k", k)
+        object.__setattr__(self, "web", parse_bool(self.web, "web"))
+        timeout = _parse_float(self.web_timeout_s, "web_timeout_s")
+        if not 0 < timeout <= 300:
+            raise ValueError(f"invalid value for web_timeout_s: {self.web_timeout_s!r} (expected 0-300 s)")
+        object.__setattr__(self, "web_timeout_s", timeout)
+        if self.chroma_url is not None:
+            url = str(self.chroma_url).strip()
+            parsed = urlparse(url)
+            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                raise ValueError(
+                    f"invalid value for chroma_url: {self.chroma_url!r} (expected http://host:port)"
+                )
+            object.__setattr__(self, "chroma_url", url)
+
+    @classmethod
+    def from_env(cls) -> RetrievalSettings:
+        """Settings from the ``COUNCIL_*`` environment variables (see the module docstring).
+
+        Raises:
+            ValueError: naming the variable whose value is bad.
+        """
+        return cls(
+            index_dir=_env(INDEX_DIR_ENV, _path, None) or default_index_dir(),
+            docs_dir=_env(DOCS_DIR_ENV, _path, None),
+            k=_env(K_ENV, _parse_int, 3),
+            web=_env(WEB_ENV, parse_bool, True),
+            web_timeout_s=_env(WEB_TIMEOUT_ENV, _parse_float, 10.0),
+            chroma_url=os.environ.get(CHROMA_URL_ENV, "").strip() or None,
+        )
+
+    @classmethod
+    def from_context(cls, context: Any) -> RetrievalSettings:
+        """Settings from a runtime context object, falling back to the environment.
+
+        Reads the attributes ``index_dir``, ``docs_dir``, ``retrieval_k``,
+        ``web_search`` (and ``web_timeout_s``, ``chroma_url``) where the object
+        has them (keys, for a mapping); a missing, None or empty one takes the
+        `from_env` value.
+
+        Args:
+            context: Any object, typically the graph's `Context` dataclass, or a
+                mapping (a TypedDict context); None means env only.
+
+        Raises:
+            ValueError: naming the attribute (or variable) whose value is bad.
+        """
+        env = cls.from_env()
+
+        def pick(attr: str, fallback: Any) -> Any:
+            value = context.get(attr) if isinstance(context, Mapping) else getattr(context, attr, None)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                return fallback
+            return value
+
+        k = _parse_int(pick("retrieval_k", env.k), "retrieval_k")
+        web = parse_bool(pick("web_search", env.web), "web_search")
+        index_dir = pick("index_dir", env.index_dir)
+        docs_dir = pick("docs_dir", env.docs_dir)
+        if not 1 <= k <= MAX_K:
+            raise ValueError(f"invalid value for retrieval_k: {k!r} (expected an integer 1-{MAX_K})")
+        return cls(
+            index_dir=_path(index_dir, "index_dir"),
+            docs_dir=None if docs_dir is None else _path(docs_dir, "docs_dir"),
+            k=k,
+            web=web,
+            web_timeout_s=pick("web_timeout_s", env.web_timeout_s),
+            chroma_url=pick("chroma_url", env.chroma_url),
+        )
