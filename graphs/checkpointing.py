@@ -1,0 +1,620 @@
+"""Where conversations are kept: opening a checkpointer, and listing its threads.
+
+A conversation is a LangGraph *thread*; its turns live in a checkpointer. This
+module opens one from a single user-facing setting — a file path (SQLite, the
+default, under the user's data directory or ``$COUNCIL_DB``) or a
+``postgresql://`` URL (the scale path: many processes or servers sharing one
+database) — and turns every failure a user can cause (an unwritable path, a
+file that is not a database, a server that is down, a malformed URL) into a
+`CheckpointerError` whose message is one clear line, so that a CLI can print
+it and exit without a traceback.
+
+Both a sync (`open_checkpointer`) and an async (`open_async_checkpointer`)
+form exist because a graph run with ``ainvoke``/``astream`` needs an async
+saver, and the sync savers refuse to be used from a running event loop.
+
+`list_threads` and `thread_exists` work on any saver through the generic
+``list``/``get_tuple`` API, so the CLI's ``--list-threads`` and ``--thread``
+behave the same on SQLite and PostgreSQL.
+
+Example:
+    >>> with open_checkpointer("/tmp/threads.sqlite") as saver:  # doctest: +SKIP
+    ...     graph = builder.compile(checkpointer=saver)
+    ...     graph.invoke(inputs, {"configurable": {"thread_id": "t1"}})
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
+
+__all__ = [
+    "DEFAULT_DB_ENV",
+    "CheckpointerError",
+    "ThreadInfo",
+    "alist_threads",
+    "athread_exists",
+    "default_db_path",
+    "describe_target",
+    "is_postgres_url",
+    "list_threads",
+    "open_async_checkpointer",
+    "open_checkpointer",
+    "thread_exists",
+]
+
+#: Environment variable naming the thread database (a file path or a PostgreSQL URL).
+DEFAULT_DB_ENV = "COUNCIL_DB"
+
+#: File name of the default SQLite database inside the user's data directory.
+DEFAULT_DB_NAME = "threads.sqlite"
+
+#: Seconds to wait for a PostgreSQL server before giving up. libpq's own default is to
+#: wait forever, which on a firewalled host looks like a hung CLI.
+POSTGRES_CONNECT_TIMEOUT_S = 10
+
+#: Longest thread title `list_threads` returns, in characters.
+TITLE_MAX_CHARS = 72
+
+_POSTGRES_SCHEMES = ("postgres://", "postgresql://")
+
+
+class CheckpointerError(ValueError):
+    """The thread database cannot be opened; the message is one line meant for the user."""
+
+
+# -- targets -------------------------------------------------------------------------
+
+
+def default_db_path() -> Path:
+    """The SQLite thread database used when no target is given.
+
+    ``$COUNCIL_DB`` may also hold a PostgreSQL URL, which a `Path` cannot carry;
+    to open "whatever the user configured", pass None to `open_checkpointer` (or
+    `open_async_checkpointer`) instead of this path, and use `describe_target(None)`
+    to show it.
+
+    Returns:
+        ``$COUNCIL_DB`` when set, else ``threads.sqlite`` in the user's data
+        directory (``~/.local/share/compliance-council`` on Linux).
+    """
+    env = os.environ.get(DEFAULT_DB_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    # Imported here: platformdirs is only needed when no path was given.
+    from platformdirs import user_data_dir
+
+    # appauthor=False: no "<author>/" level on Windows, the same layout everywhere.
+    return Path(user_data_dir("compliance-council", appauthor=False)) / DEFAULT_DB_NAME
+
+
+def is_postgres_url(target: str | Path | None) -> bool:
+    """Whether `target` names a PostgreSQL database (``postgres://`` or ``postgresql://``).
+
+    Args:
+        target: A file path, a URL, or None.
+
+    Returns:
+        True for a PostgreSQL URL; False for paths (a `Path` is never a URL) and None.
+    """
+    return isinstance(target, str) and target.strip().lower().startswith(_POSTGRES_SCHEMES)
+
+
+def _resolve_target(target: str | Path | None) -> str | Path:
+    """The concrete target: a PostgreSQL URL (str), ``":memory:"``, or a file `Path`.
+
+    Raises:
+        CheckpointerError: For a URL of a scheme we cannot store threads in.
+    """
+    if target is None or (isinstance(target, str) and not target.strip()):
+        # $COUNCIL_DB, when set, is read like an explicit target: it may hold a URL.
+        target = os.environ.get(DEFAULT_DB_ENV, "").strip() or default_db_path()
+    if isinstance(target, Path):
+        if str(target).lower().startswith(("postgres:", "postgresql:")):
+            # Path() collapses "//", so the URL cannot be recovered: a caller bug (e.g.
+            # `Path(os.environ["COUNCIL_DB"])`), reported rather than made into a directory.
+            raise CheckpointerError(
+                f"thread database {_mask_password(str(target))} is a PostgreSQL URL passed as a file path;"
+                " pass the URL as a string"
+            )
+        return target.expanduser()
+    target = target.strip()
+    if is_postgres_url(target):
+        return target
+    if target == ":memory:":
+        return target
+    if "://" in target:
+        scheme = target.split("://", 1)[0]
+        raise CheckpointerError(
+            f"unsupported thread database {_mask_password(target)}: "
+            f"'{scheme}://' is not supported; give a file path or a postgresql:// URL"
+        )
+    return Path(target).expanduser()
+
+
+def describe_target(target: str | Path | None) -> str:
+    """A one-line, password-free name of the thread database, for messages and logs.
+
+    Args:
+        target: What `open_checkpointer` would be given.
+
+    Returns:
+        ``PostgreSQL at host:port/db`` for a URL, else the file path.
+    """
+    try:
+        resolved = _resolve_target(target)
+    except CheckpointerError:
+        return _mask_password(str(target))
+    if isinstance(resolved, str) and is_postgres_url(resolved):
+        try:
+            return f"PostgreSQL at {_postgres_location(_parse_postgres_url(resolved))}"
+        except CheckpointerError:
+            return _mask_password(resolved)
+    return str(resolved)
+
+
+# -- SQLite --------------------------------------------------------------------------
+
+
+def _os_reason(exc: OSError) -> str:
+    """`exc` as a short lower-case reason ("permission denied"), the way a user reads it."""
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    return (exc.strerror or str(exc)).lower()
+
+
+def _sqlite_open_error(path: Path, reason: str) -> CheckpointerError:
+    return CheckpointerError(f"cannot open thread database {path}: {reason}")
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    """Create the database's directory and file, so failures have an OS reason.
+
+    sqlite3 reports every open failure as "unable to open database file"; by
+    creating the parent directory and the (possibly empty: a valid database)
+    file ourselves we learn the real cause — permission, not-a-directory,
+    read-only file system — and can tell the user.
+
+    Raises:
+        CheckpointerError: The path cannot hold a database.
+    """
+    if path.is_dir():
+        raise _sqlite_open_error(path, "is a directory, not a database file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        # mkdir(exist_ok=True) only raises this when a component is a regular file.
+        raise _sqlite_open_error(path, f"{exc.filename or path.parent} is not a directory") from None
+    except OSError as exc:
+        where = exc.filename or path.parent
+        raise _sqlite_open_error(path, f"cannot create directory {where}: {_os_reason(exc)}") from None
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise _sqlite_open_error(path, _os_reason(exc)) from None
+    os.close(fd)
+
+
+def _sqlite_error(path: Path | str, exc: sqlite3.Error) -> CheckpointerError:
+    """Map a sqlite3 error raised while opening or setting up to a one-line error."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "not a database" in text or "malformed" in text:
+        return _sqlite_open_error(Path(path), f"not a SQLite database or corrupt ({text})")
+    if "readonly" in text or "read-only" in text:
+        return _sqlite_open_error(Path(path), "read-only")
+    return _sqlite_open_error(Path(path), text)
+
+
+@contextmanager
+def _open_sqlite(path: Path | str) -> Iterator[BaseCheckpointSaver]:
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    if isinstance(path, Path):
+        _prepare_sqlite_file(path)
+    try:
+        # check_same_thread=False: LangGraph runs nodes, and so checkpoint writes, in worker
+        # threads; SqliteSaver serialises access with its own lock.
+        conn = sqlite3.connect(str(path), check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise _sqlite_error(path, exc) from None
+    try:
+        saver = SqliteSaver(conn)
+        try:
+            # Set up now rather than lazily on first use, so that a corrupt or read-only
+            # file fails here, as a CheckpointerError, and not halfway through a turn.
+            saver.setup()
+        except sqlite3.Error as exc:
+            raise _sqlite_error(path, exc) from None
+        yield saver
+    finally:
+        conn.close()
+
+
+@asynccontextmanager
+async def _aopen_sqlite(path: Path | str) -> AsyncIterator[BaseCheckpointSaver]:
+    import aiosqlite
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    if isinstance(path, Path):
+        _prepare_sqlite_file(path)
+    try:
+        conn = await aiosqlite.connect(str(path))
+    except sqlite3.Error as exc:
+        raise _sqlite_error(path, exc) from None
+    try:
+        saver = AsyncSqliteSaver(conn)
+        try:
+            await saver.setup()
+        except sqlite3.Error as exc:
+            raise _sqlite_error(path, exc) from None
+        yield saver
+    finally:
+        await conn.close()
+
+
+# -- PostgreSQL ----------------------------------------------------------------------
+
+
+def _mask_password(url: str) -> str:
+    """`url` with any password replaced by ``***``, safe to print."""
+    return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", url)
+
+
+def _parse_postgres_url(url: str) -> dict[str, str]:
+    """Parse and check a PostgreSQL URL without connecting.
+
+    Raises:
+        CheckpointerError: The URL cannot be parsed or has an invalid port.
+    """
+    from psycopg import Error as PsycopgError
+    from psycopg.conninfo import conninfo_to_dict
+
+    shown = _mask_password(url)
+    try:
+        params = {k: str(v) for k, v in conninfo_to_dict(url).items() if v is not None}
+    except PsycopgError as exc:
+        # libpq may quote the whole URL in its message: mask the password there too.
+        reason = _mask_password(_first_line(exc))
+        raise CheckpointerError(f"invalid PostgreSQL URL {shown}: {reason}") from None
+    # libpq only checks ports when connecting; check them here so a typo is reported as a
+    # bad URL, not as a server that cannot be reached.
+    for port in params.get("port", "").split(","):
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise CheckpointerError(f"invalid PostgreSQL URL {shown}: bad port {port!r}")
+    return params
+
+
+def _postgres_location(params: dict[str, str]) -> str:
+    """``host:port/dbname`` from parsed URL parameters, with libpq's defaults filled in."""
+    host = params.get("host") or params.get("hostaddr") or "localhost"
+    port = params.get("port") or "5432"
+    dbname = params.get("dbname") or params.get("user") or "postgres"
+    return f"{host}:{port}/{dbname}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
+
+
+def _connect_reason(exc: BaseException) -> str:
+    """The useful part of a psycopg connection error.
+
+    libpq says 'connection failed: connection to server at "h", port 5 failed:
+    Connection refused / Is the server running…'; the host and port are
+    already in our message, so keep what follows the last "failed:".
+    """
+    text = _first_line(exc)
+    if "failed:" in text:
+        text = text.rsplit("failed:", 1)[1]
+    text = re.sub(r"^\s*(connection is bad:|FATAL:)\s*", "", text.strip())
+    text = re.sub(r"\s+", " ", text).strip()
+    return text[:1].lower() + text[1:] if text else type(exc).__name__
+
+
+def _connect_kwargs(params: dict[str, str]) -> dict[str, Any]:
+    from psycopg.rows import dict_row
+
+    # The same settings PostgresSaver.from_conn_string uses (autocommit, no prepared
+    # statements, dict rows), which the saver's queries rely on.
+    kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+    if "connect_timeout" not in params:
+        kwargs["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
+    return kwargs
+
+
+@contextmanager
+def _open_postgres(url: str) -> Iterator[BaseCheckpointSaver]:
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg import Connection
+    from psycopg import Error as PsycopgError
+
+    params = _parse_postgres_url(url)
+    where = _postgres_location(params)
+    try:
+        conn = Connection.connect(url, **_connect_kwargs(params))
+    except PsycopgError as exc:
+        raise CheckpointerError(f"cannot connect to PostgreSQL at {where}: {_connect_reason(exc)}") from None
+    with conn:
+        saver = PostgresSaver(conn)
+        try:
+            saver.setup()  # creates/migrates the tables; PostgresSaver requires this call
+        except PsycopgError as exc:
+            raise CheckpointerError(
+                f"cannot set up thread tables in PostgreSQL at {where}: {_connect_reason(exc)}"
+            ) from None
+        yield saver
+
+
+@asynccontextmanager
+async def _aopen_postgres(url: str) -> AsyncIterator[BaseCheckpointSaver]:
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    from psycopg import AsyncConnection
+    from psycopg import Error as PsycopgError
+
+    params = _parse_postgres_url(url)
+    where = _postgres_location(params)
+    try:
+        conn = await AsyncConnection.connect(url, **_connect_kwargs(params))
+    except PsycopgError as exc:
+        raise CheckpointerError(f"cannot connect to PostgreSQL at {where}: {_connect_reason(exc)}") from None
+    async with conn:
+        saver = AsyncPostgresSaver(conn)
+        try:
+            await saver.setup()
+        except PsycopgError as exc:
+            raise CheckpointerError(
+                f"cannot set up thread tables in PostgreSQL at {where}: {_connect_reason(exc)}"
+            ) from None
+        yield saver
+
+
+# -- public openers ------------------------------------------------------------------
+
+
+@contextmanager
+def open_checkpointer(target: str | Path | None = None) -> Iterator[BaseCheckpointSaver]:
+    """Open the thread database for sync use, closing it on exit.
+
+    Args:
+        target: A SQLite file path (its directory is created), ``":memory:"``,
+            or a ``postgresql://`` URL. None or empty: ``$COUNCIL_DB``, else
+            `default_db_path()`.
+
+    Yields:
+        A ready `SqliteSaver` (WAL mode) or `PostgresSaver` (tables set up).
+
+    Raises:
+        CheckpointerError: The database cannot be opened; the message is one line
+            naming the database (never its password) and the reason. Errors
+            raised inside the ``with`` block pass through unchanged.
+    """
+    resolved = _resolve_target(target)
+    if isinstance(resolved, str) and is_postgres_url(resolved):
+        with _open_postgres(resolved) as saver:
+            yield saver
+    else:
+        with _open_sqlite(resolved) as saver:
+            yield saver
+
+
+@asynccontextmanager
+async def open_async_checkpointer(target: str | Path | None = None) -> AsyncIterator[BaseCheckpointSaver]:
+    """Open the thread database for async use (``ainvoke``/``astream``), closing it on exit.
+
+    Args:
+        target: As for `open_checkpointer`.
+
+    Yields:
+        A ready `AsyncSqliteSaver` or `AsyncPostgresSaver`.
+
+    Raises:
+        CheckpointerError: As for `open_checkpointer`.
+    """
+    resolved = _resolve_target(target)
+    if isinstance(resolved, str) and is_postgres_url(resolved):
+        async with _aopen_postgres(resolved) as saver:
+            yield saver
+    else:
+        async with _aopen_sqlite(resolved) as saver:
+            yield saver
+
+
+# -- threads -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThreadInfo:
+    """One conversation in the thread database.
+
+    Attributes:
+        thread_id: The id to pass as ``configurable.thread_id`` (CLI ``--thread``).
+        updated_at: When its latest checkpoint was written (UTC), if known.
+        checkpoints: How many checkpoints the thread has (top-level graph only).
+        messages: Messages in its latest state; None when the state has no ``messages``.
+        title: The first line of its first human message, shortened; "" if none.
+    """
+
+    thread_id: str
+    updated_at: datetime | None
+    checkpoints: int
+    messages: int | None
+    title: str
+
+
+def _text_of(content: Any) -> str:
+    """Plain text of a message's content (a string or a list of content blocks)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [b if isinstance(b, str) else b.get("text", "") for b in content if isinstance(b, str | dict)]
+        return " ".join(p for p in parts if isinstance(p, str))
+    return ""
+
+
+def _title(messages: list[Any]) -> str:
+    from langchain_core.messages import HumanMessage
+
+    for message in messages:
+        if isinstance(message, HumanMessage):
+            for line in _text_of(message.content).splitlines():
+                if line.strip():
+                    line = " ".join(line.split())
+                    if len(line) > TITLE_MAX_CHARS:
+                        line = line[: TITLE_MAX_CHARS - 1].rstrip() + "…"
+                    return line
+            return ""
+    return ""
+
+
+def _as_messages(value: Any) -> list[Any] | None:
+    """`value` as a list of messages, or None if it is not one (no `messages` channel)."""
+    if value is None:
+        return None
+    from langchain_core.messages import convert_to_messages
+
+    try:
+        # Input still in pending writes is as the caller gave it (dicts, tuples, strings).
+        return list(convert_to_messages(value if isinstance(value, list) else [value]))
+    except (ValueError, TypeError, NotImplementedError):
+        return None
+
+
+def _latest_messages(tup: CheckpointTuple) -> list[Any] | None:
+    values = tup.checkpoint.get("channel_values") or {}
+    messages = _as_messages(values.get("messages"))
+    if messages is not None:
+        return messages
+    # A turn interrupted before its first step (e.g. a killed process) leaves its input
+    # only in the pending writes of the latest checkpoint; show it rather than nothing.
+    for _task, channel, value in tup.pending_writes or ():
+        if channel == "messages":
+            return _as_messages(value)
+        if channel == "__start__" and isinstance(value, dict) and "messages" in value:
+            return _as_messages(value["messages"])
+    return None
+
+
+class _ThreadCollector:
+    """Folds checkpoint tuples, in any order, into one `ThreadInfo` per thread."""
+
+    def __init__(self) -> None:
+        self.latest: dict[str, CheckpointTuple] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, tup: CheckpointTuple) -> None:
+        conf = tup.config.get("configurable", {})
+        if conf.get("checkpoint_ns", ""):
+            return  # a subgraph's checkpoint: part of its parent's turn, not a thread
+        thread_id = str(conf.get("thread_id"))
+        self.counts[thread_id] = self.counts.get(thread_id, 0) + 1
+        best = self.latest.get(thread_id)
+        # Checkpoint ids are time-ordered UUIDv6 strings; comparing them does not depend on
+        # the order a saver happens to list in.
+        if best is None or str(conf.get("checkpoint_id", "")) > str(
+            best.config["configurable"].get("checkpoint_id", "")
+        ):
+            self.latest[thread_id] = tup
+
+    def result(self) -> list[ThreadInfo]:
+        infos = []
+        for thread_id, tup in self.latest.items():
+            messages = _latest_messages(tup)
+            infos.append(
+                ThreadInfo(
+                    thread_id=thread_id,
+                    updated_at=_parse_ts(tup.checkpoint.get("ts")),
+                    checkpoints=self.counts[thread_id],
+                    messages=None if messages is None else len(messages),
+                    title=_title(messages or []),
+                )
+            )
+        # Newest first; threads without a timestamp last; ties by id for a stable order.
+        infos.sort(key=lambda t: t.thread_id)
+        infos.sort(key=lambda t: t.updated_at.timestamp() if t.updated_at else float("-inf"), reverse=True)
+        return infos
+
+
+def _parse_ts(ts: Any) -> datetime | None:
+    if not isinstance(ts, str):
+        return None
+    try:
+        return datetime.fromisoformat(ts)
+    except ValueError:
+        return None
+
+
+def _collect(tuples: Iterable[CheckpointTuple]) -> list[ThreadInfo]:
+    collector = _ThreadCollector()
+    for tup in tuples:
+        collector.add(tup)
+    return collector.result()
+
+
+def list_threads(checkpointer: BaseCheckpointSaver) -> list[ThreadInfo]:
+    """Every thread in `checkpointer`, most recently updated first.
+
+    Reads every checkpoint once through the generic ``list(None)`` API, so it
+    works on any saver (SQLite, PostgreSQL, in-memory); cost grows with the
+    number of checkpoints, which is fine for a CLI listing.
+
+    Args:
+        checkpointer: A sync saver, e.g. from `open_checkpointer`.
+
+    Returns:
+        One `ThreadInfo` per thread.
+    """
+    return _collect(checkpointer.list(None))
+
+
+async def alist_threads(checkpointer: BaseCheckpointSaver) -> list[ThreadInfo]:
+    """Async `list_threads`, for savers from `open_async_checkpointer`.
+
+    Args:
+        checkpointer: An async-capable saver.
+
+    Returns:
+        One `ThreadInfo` per thread, most recently updated first.
+    """
+    collector = _ThreadCollector()
+    async for tup in checkpointer.alist(None):
+        collector.add(tup)
+    return collector.result()
+
+
+def thread_exists(checkpointer: BaseCheckpointSaver, thread_id: str) -> bool:
+    """Whether `thread_id` has at least one checkpoint (e.g. to reject an unknown ``--thread``).
+
+    Args:
+        checkpointer: A sync saver.
+        thread_id: The thread to look up.
+
+    Returns:
+        True if the thread exists.
+    """
+    return checkpointer.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}) is not None
+
+
+async def athread_exists(checkpointer: BaseCheckpointSaver, thread_id: str) -> bool:
+    """Async `thread_exists`.
+
+    Args:
+        checkpointer: An async-capable saver.
+        thread_id: The thread to look up.
+
+    Returns:
+        True if the thread exists.
+    """
+    config: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    return await checkpointer.aget_tuple(config) is not None
