@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt requirements-models.txt
 setup: $(STAMP)
 
 run: setup
-	$(BIN)/python -m graphs.chat "$(TASK)"
+	$(BIN)/python -m graphs.compliance "$(TASK)"
 
 lint: setup
 	$(BIN)/ruff check .

@@ -160,6 +160,14 @@ class CouncilChatOllama(ChatOllama):
     including the request it sends, is ChatOllama's own.
     """
 
+    def supports_tool_calling(self) -> bool:
+        """Ollama serves tools natively for the models that have them.
+
+        A model without tool support answers the call with an error, which the
+        council treats like a malformed call: it falls back to the fixed workflow.
+        """
+        return True
+
     @contextmanager
     def _translate_errors(self) -> Iterator[None]:
         host = self.base_url or DEFAULT_HOST

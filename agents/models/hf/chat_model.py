@@ -149,6 +149,15 @@ class ChatLocalHF(BaseChatModel):
             formatted = []
         return super().bind(tools=formatted, tool_choice=tool_choice, **kwargs)
 
+    def supports_tool_calling(self) -> bool:
+        """True when the chat template renders tools itself (Qwen2.5, Llama 3.1, Hermes…).
+
+        The prompt fallback works on any model, but a model whose template was
+        not trained on tools rarely writes a well-formed call; callers use this
+        to choose between an agentic and a fixed workflow.
+        """
+        return template_supports_tools(self.engine().tokenizer.chat_template)
+
     # -- token counting (used to trim histories to the context window) ---------
 
     def get_token_ids(self, text: str) -> list[int]:

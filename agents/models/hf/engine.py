@@ -11,6 +11,7 @@ stopping on its own stop strings and token limit.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import queue
@@ -211,6 +212,10 @@ class Engine:
         self.eos_ids = _eos_ids(self.model, self.tokenizer)
         self.context_window = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
         self._queue: queue.Queue[Request] = queue.Queue()
+        # The batch being collected or generated, and whether the worker is inside one:
+        # `stop` cancels the one and waits out the other.
+        self._current: list[Request] = []
+        self._busy = threading.Event()
         self._worker = threading.Thread(target=self._serve, name=f"hf-engine:{path.name}", daemon=True)
         self._worker.start()
         self.batches_run = 0  # observable for tests: how many generate calls were made
@@ -219,23 +224,52 @@ class Engine:
         """Queue a request; its events arrive through `req.sink` from the worker thread."""
         self._queue.put(req)
 
+    def stop(self, timeout: float = 30.0) -> None:
+        """Cancel every queued and running request and wait for the worker to go idle.
+
+        Called at interpreter exit: a daemon thread killed inside torch's C++ code
+        aborts the process ("terminate called without an active exception"), so an
+        interrupted program lets the current decoding step finish first.
+        """
+        while True:
+            try:
+                req = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            req.cancelled.set()
+            req.emit(("done", Result("", "cancelled", len(req.input_ids), 0)))
+        for req in list(self._current):
+            req.cancelled.set()
+        deadline = time.monotonic() + timeout
+        while self._busy.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     def _serve(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            deadline = time.monotonic() + BATCH_WINDOW_S
-            while len(batch) < MAX_BATCH:
-                try:
-                    batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
-                except queue.Empty:
-                    break
-            groups: dict[object, list[Request]] = {}
-            for req in batch:
-                if req.cancelled.is_set():
-                    req.emit(("done", Result("", "cancelled", len(req.input_ids), 0)))
-                    continue
-                groups.setdefault(req.batch_key(), []).append(req)
-            for group in groups.values():
-                self._run(group)
+            batch = self._current = [self._queue.get()]
+            self._busy.set()
+            try:
+                self._serve_batch(batch)
+            finally:
+                self._current = []
+                self._busy.clear()
+
+    def _serve_batch(self, batch: list[Request]) -> None:
+        """Wait a moment for more requests, then run them grouped by sampling settings."""
+        deadline = time.monotonic() + BATCH_WINDOW_S
+        while len(batch) < MAX_BATCH:
+            try:
+                batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        groups: dict[object, list[Request]] = {}
+        for req in batch:
+            if req.cancelled.is_set():
+                req.emit(("done", Result("", "cancelled", len(req.input_ids), 0)))
+                continue
+            groups.setdefault(req.batch_key(), []).append(req)
+        for group in groups.values():
+            self._run(group)
 
     def _run(self, group: list[Request]) -> None:
         rows = [_Row(req, self.tokenizer, self.eos_ids) for req in group]
@@ -312,6 +346,15 @@ def get_engine(path: Path, device: str, dtype: torch.dtype) -> Engine:
             with _ENGINES_LOCK:
                 _ENGINES[key] = engine
     return engine
+
+
+def stop_engines(timeout: float = 30.0) -> None:
+    """Stop every loaded engine's work (see `Engine.stop`); runs at interpreter exit."""
+    for engine in loaded_engines():
+        engine.stop(timeout)
+
+
+atexit.register(stop_engines)
 
 
 def loaded_engines() -> list[Engine]:

@@ -1,0 +1,202 @@
+"""The council's agents: how each persona is prompted, which model it runs on, how it answers.
+
+Graph nodes (graphs/compliance.py) decide *when* a persona speaks; this module
+decides *what it is sent*. Every persona shares the one loaded model unless
+its own spec is given: `load_chat_model` returns instances over one engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+
+from agents.history import fit_history
+from agents.models import load_chat_model
+from agents.personas import EXPERTS, load_persona
+from agents.report import OpinionDict, PassageDict, labels, section_headings
+from prompts import render_prompt
+
+#: Characters of each passage put in a prompt (about 150 tokens).
+PROMPT_PASSAGE_CHARS = 600
+#: Source id shown in prompts as the citation example when no passage was retrieved.
+EXAMPLE_ID = "eu-ai-act:art-14"
+
+
+def model_for(spec: str, options: Mapping[str, Any]) -> BaseChatModel:
+    """The chat model for `spec` with the run's decoding options (one engine per model)."""
+    return load_chat_model(spec, **options)
+
+
+async def amodel_for(spec: str, options: Mapping[str, Any]) -> BaseChatModel:
+    """`model_for`, with any loading done off the event loop.
+
+    The first use of an `hf/` model loads (or converts) its weights: seconds of
+    blocking work that must not stall a server's event loop.
+    """
+    model = await asyncio.to_thread(model_for, spec, options)
+    engine = getattr(model, "engine", None)
+    if callable(engine):
+        await asyncio.to_thread(engine)
+    return model
+
+
+def persona_config(persona: str, **metadata: Any) -> RunnableConfig:
+    """Callback config that tags a model call with the persona speaking.
+
+    LangGraph's `messages` stream carries this metadata with every token, which
+    is how the CLI and HTTP clients tell the speakers apart.
+    """
+    return {"metadata": {"persona": persona, **metadata}, "tags": [f"persona:{persona}"], "run_name": persona}
+
+
+def passages_block(passages: Sequence[PassageDict]) -> str:
+    """Passages as delimited, quoted reference data (never as instructions)."""
+    from tools import format_passages
+
+    if not passages:
+        return "(No reference passages were found for this task.)"
+    return format_passages([_clipped(p) for p in passages])
+
+
+def _clipped(p: PassageDict) -> Any:
+    from tools import Passage
+
+    # Prompts get the opening of each passage: prefill dominates a turn on CPU, and the
+    # report quotes the full passages anyway. The whole text stays in state.
+    text = p.get("text", "")
+    if len(text) > PROMPT_PASSAGE_CHARS:
+        text = text[:PROMPT_PASSAGE_CHARS].rsplit(" ", 1)[0] + " …"
+    return Passage(
+        source_id=p["source_id"],
+        title=p.get("title", ""),
+        locator=p.get("locator", ""),
+        text=text,
+        origin=p.get("origin", "corpus"),  # type: ignore[arg-type]
+        url=p.get("url"),
+        score=p.get("score", 0.0),
+    )
+
+
+def example_id(passages: Sequence[PassageDict]) -> str:
+    """A real source id to show as the citation example."""
+    return passages[0]["source_id"] if passages else EXAMPLE_ID
+
+
+def expert_request(
+    persona: str, *, question: str, task: str, language: str, passages: Sequence[PassageDict]
+) -> HumanMessage:
+    """The message that asks expert `persona` its question, with the passages."""
+    return HumanMessage(
+        render_prompt(
+            "expert_question.md",
+            task=task,
+            question=question or labels(language)["default_question"],
+            passages=passages_block(passages),
+            language_instruction=labels(language)["language_instruction"],
+            example_id=example_id(passages),
+        )
+    )
+
+
+async def expert_reply(
+    persona: str,
+    messages: Sequence[BaseMessage],
+    model: BaseChatModel,
+    *,
+    num_ctx: int | None,
+    max_new_tokens: int,
+) -> AIMessage:
+    """Expert `persona` answers the last message of `messages`, seeing what fits of the rest.
+
+    Args:
+        persona: An expert's name (``scientist``, ``legal_expert``).
+        messages: The conversation, ending in the request to answer.
+        model: The expert's chat model.
+        num_ctx: The context window to fit into (None: the model's own).
+        max_new_tokens: Tokens reserved for the reply.
+    """
+    if not messages:
+        raise ValueError(f"{persona}: nothing to answer")
+    system = SystemMessage(load_persona(persona).seed_memory)
+    request = messages[-1]
+    history = fit_history(
+        model, messages[:-1], [system, request], num_ctx=num_ctx, max_new_tokens=max_new_tokens
+    )
+    reply = await model.ainvoke([system, *history, request], config=persona_config(persona))
+    return AIMessage(content=reply.text, name=persona, response_metadata=reply.response_metadata)
+
+
+def opinion(persona: str, question: str, answer: str, model_spec: str) -> OpinionDict:
+    """An expert's answer as stored in state."""
+    return {"persona": persona, "question": question, "answer": answer.strip(), "model": model_spec}
+
+
+def expert_tools() -> list[dict[str, Any]]:
+    """The experts as tools the coordinator can call (OpenAI tool schemas).
+
+    The graph, not the model layer, runs these calls: each becomes a parallel
+    `consult` branch, so experts asked in one round work at the same time.
+    """
+    out = []
+    for name in EXPERTS:
+        persona = load_persona(name)
+        out.append(
+            {
+                "type": "function",
+                "function": {
+                    "name": persona.tool_name,
+                    "description": persona.tool_description,
+                    "parameters": {
+                        "type": "object",
+                        "properties": {"question": {"type": "string", "description": "The full question."}},
+                        "required": ["question"],
+                    },
+                },
+            }
+        )
+    return out
+
+
+def coordinator_request(
+    *, task: str, passages: Sequence[PassageDict], max_rounds: int, language: str
+) -> list[BaseMessage]:
+    """The coordinator's opening messages in agentic mode."""
+    system = SystemMessage(
+        load_persona("coordinator").seed_memory + "\n\n" + labels(language)["language_instruction"]
+    )
+    human = HumanMessage(
+        render_prompt(
+            "coordinator_agentic.md", task=task, passages=passages_block(passages), max_rounds=max_rounds
+        )
+    )
+    return [system, human]
+
+
+def synthesis_request(
+    *,
+    task: str,
+    language: str,
+    passages: Sequence[PassageDict],
+    opinions: Sequence[OpinionDict],
+) -> HumanMessage:
+    """The message asking the coordinator for the standard's sections."""
+    lab = labels(language)
+    shown = "\n\n".join(
+        f"### {load_persona(o['persona']).display(language)}\n{o['answer'] or lab['none']}" for o in opinions
+    )
+    return HumanMessage(
+        render_prompt(
+            "synthesis.md",
+            task=task,
+            opinions=shown or lab["none"],
+            passages=passages_block(passages),
+            language_instruction=lab["language_instruction"],
+            headings="\n".join(section_headings(language)),
+            example_id=example_id(passages),
+        )
+    )

@@ -1,0 +1,82 @@
+"""Experts on another LangGraph server, called through `RemoteGraph`.
+
+When the run's context names an experts URL, each expert is the `scientist`
+or `legal_expert` graph on that server (see graphs/experts.py and
+langgraph.json) rather than a model call in this process. The request is the
+same message the in-process expert would get; the remote graph adds the
+persona's seed memory itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+from langchain_core.messages import BaseMessage, convert_to_openai_messages
+from langgraph.pregel.remote import RemoteException, RemoteGraph
+
+from agents.models.errors import ModelUnavailableError
+
+
+class ExpertsUnavailableError(ModelUnavailableError):
+    """The experts server is down, unreachable, too slow, or answered with an error."""
+
+
+async def ask_remote_expert(
+    url: str,
+    persona: str,
+    messages: Sequence[BaseMessage],
+    context: Any,
+    *,
+    timeout_s: float,
+) -> str:
+    """Run expert graph `persona` on the LangGraph server at `url`; return its answer.
+
+    Args:
+        url: Base URL of the LangGraph server (``http://host:port``).
+        persona: The graph (assistant) name: ``scientist`` or ``legal_expert``.
+        messages: The conversation ending in the request; sent as plain role/content dicts.
+        context: The run's `Context`; the expert's model spec and decoding options are forwarded.
+        timeout_s: Seconds to wait for the whole run.
+
+    Raises:
+        ExpertsUnavailableError: one line naming the URL and what went wrong.
+    """
+    remote = RemoteGraph(persona, url=url)
+    payload = {"messages": convert_to_openai_messages(list(messages))}
+    remote_context = {"model": context.persona_model(persona), **context.model_options()}
+    try:
+        result = await asyncio.wait_for(remote.ainvoke(payload, context=remote_context), timeout_s)
+    except TimeoutError:
+        raise ExpertsUnavailableError(
+            f"the {persona} graph at {url} did not answer within {timeout_s:g} s "
+            "(raise experts_timeout_s / COUNCIL_EXPERTS_TIMEOUT_S)"
+        ) from None
+    except httpx.ConnectError:
+        raise ExpertsUnavailableError(
+            f"cannot reach the experts server at {url}: is `langgraph dev` (or a LangGraph Server) running?"
+        ) from None
+    except RemoteException as exc:
+        # The expert graph ran there and failed (a model error on that host, say).
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ExpertsUnavailableError(f"the {persona} graph at {url} failed: {first[:300]}") from None
+    except httpx.HTTPStatusError as exc:
+        raise ExpertsUnavailableError(
+            f"the experts server at {url} answered {exc.response.status_code} for graph {persona!r}: "
+            f"{exc.response.text[:200]}"
+        ) from None
+    return _last_ai_text(result, persona, url)
+
+
+def _last_ai_text(result: Any, persona: str, url: str) -> str:
+    messages = result.get("messages") if isinstance(result, Mapping) else None
+    for message in reversed(messages or []):
+        kind = message.get("type") or message.get("role") if isinstance(message, Mapping) else None
+        if kind in ("ai", "assistant"):
+            content = message.get("content", "")
+            if isinstance(content, list):
+                content = "".join(b.get("text", "") if isinstance(b, Mapping) else str(b) for b in content)
+            return str(content)
+    raise ExpertsUnavailableError(f"the {persona} graph at {url} returned no answer")

@@ -1,0 +1,313 @@
+"""`python -m graphs.compliance`: run the council from the command line.
+
+The live work (who is speaking, their tokens, the sources found) goes to
+stderr as it happens; the report goes to stdout (or `--output`, or `--json`),
+so `> report.md` captures just the report. Threads persist in SQLite (or
+PostgreSQL) and continue with `--thread ID`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from agents import ModelUnavailableError, load_chat_model
+from graphs.checkpointing import CheckpointerError, alist_threads, open_async_checkpointer
+from graphs.context import MODES, PERSONA_MODEL_FIELDS, Context
+from graphs.live import LivePrinter, spinner
+
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 1
+EXIT_INTERRUPTED = 130
+
+_DECODING = ("temperature", "top_p", "seed", "max_new_tokens", "repetition_penalty", "num_ctx")
+_SETTINGS = (
+    "model",
+    *PERSONA_MODEL_FIELDS.values(),
+    *_DECODING,
+    "mode",
+    "max_rounds",
+    "docs_dir",
+    "index_dir",
+    "retrieval_k",
+    "web_search",
+    "experts_url",
+)
+
+
+class UsageError(ValueError):
+    """A mistake on the command line; printed as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, not argparse's usage block: the flag and what is wrong with it.
+        raise UsageError(f"{message} (see --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, documented in `--help`."""
+    p = _Parser(
+        prog="python -m graphs.compliance",
+        description="Draft an AI-compliance standard for a task with the compliance council.",
+    )
+    p.add_argument("task", nargs="?", help="the task, or '-' to read it from stdin")
+    t = p.add_argument_group("threads")
+    t.add_argument("--thread", metavar="ID", help="continue this conversation (see --list-threads)")
+    t.add_argument("--new", action="store_true", help="start a new thread (named by --thread if given)")
+    t.add_argument("--list-threads", action="store_true", help="list saved threads and exit")
+    t.add_argument("--show", metavar="ID", help="print a thread's conversation and exit")
+    t.add_argument("--db", metavar="PATH|URL", help="thread database: a SQLite file or a postgresql:// URL")
+    m = p.add_argument_group("models and decoding")
+    m.add_argument(
+        "--model", metavar="SPEC", help="model for every persona: hf/<id-or-path> or ollama/<name>"
+    )
+    m.add_argument("--coordinator-model", metavar="SPEC", help="the coordinator's own model")
+    m.add_argument("--scientist-model", metavar="SPEC", help="the scientist's own model")
+    m.add_argument(
+        "--legal-model", dest="legal_expert_model", metavar="SPEC", help="the legal expert's model"
+    )
+    m.add_argument("--temperature", type=float)
+    m.add_argument("--top-p", type=float)
+    m.add_argument("--seed", type=int)
+    m.add_argument("--max-new-tokens", type=int, help="most tokens per reply")
+    m.add_argument("--repetition-penalty", type=float)
+    m.add_argument("--num-ctx", type=int, help="context window in tokens")
+    c = p.add_argument_group("council")
+    c.add_argument(
+        "--mode", choices=MODES, help="agentic, workflow, or auto (agentic if the model calls tools)"
+    )
+    c.add_argument("--rounds", dest="max_rounds", type=int, help="most rounds of coordinator tool calls")
+    c.add_argument("--docs", dest="docs_dir", metavar="DIR", help="index your own documents too")
+    c.add_argument("--index", dest="index_dir", metavar="DIR", help="where the retrieval index lives")
+    c.add_argument("-k", dest="retrieval_k", type=int, help="passages retrieved per turn")
+    c.add_argument(
+        "--web", dest="web_search", action=argparse.BooleanOptionalAction, help="Tavily web search"
+    )
+    c.add_argument("--experts-url", metavar="URL", help="consult the experts on this LangGraph server")
+    o = p.add_argument_group("output")
+    o.add_argument("--output", metavar="FILE", help="also write the report to FILE")
+    o.add_argument("--json", action="store_true", help="print the final result as JSON on stdout")
+    o.add_argument("--quiet", action="store_true", help="no live progress on stderr")
+    return p
+
+
+def context_from_args(args: argparse.Namespace) -> Context:
+    """The run's `Context`: environment defaults, overridden by the flags given."""
+    ctx = Context()
+    for name in _SETTINGS:
+        value = getattr(args, name, None)
+        if value is not None:
+            setattr(ctx, name, value)
+    ctx.__post_init__()  # validate again with the flags applied
+    if ctx.docs_dir and not Path(ctx.docs_dir).expanduser().is_dir():
+        raise UsageError(f"--docs: {ctx.docs_dir} is not a directory")
+    for persona in PERSONA_MODEL_FIELDS:
+        # Validates the spec and options, and fails fast for an Ollama server that is not there.
+        load_chat_model(ctx.persona_model(persona), **ctx.model_options())
+    return ctx
+
+
+def read_task(args: argparse.Namespace) -> str:
+    """The task from the argument or stdin ('-'); '' when none was given."""
+    if args.task == "-":
+        return sys.stdin.read().strip()
+    return (args.task or "").strip()
+
+
+# -- commands --------------------------------------------------------------------------
+
+
+async def list_threads_command(saver: BaseCheckpointSaver) -> int:
+    """Print the saved threads, newest first."""
+    threads = await alist_threads(saver)
+    if not threads:
+        print("no saved threads", file=sys.stderr)
+    for info in threads:
+        print(f"{info.thread_id}\t{info.updated_at}\t{info.title}")
+    return 0
+
+
+async def show_command(saver: BaseCheckpointSaver, thread_id: str) -> int:
+    """Print one thread's conversation: each task and the report that answered it."""
+    from graphs.compliance import build_graph
+
+    state = await build_graph(saver).aget_state(_config(thread_id))
+    messages = state.values.get("messages", []) if state.values else []
+    if not messages:
+        raise UsageError(f"unknown thread {thread_id!r} (see --list-threads)")
+    for message in messages:
+        who = "user" if isinstance(message, HumanMessage) else getattr(message, "name", None) or "council"
+        print(f"### {who}\n\n{message.text}\n")
+    if state.next:
+        print(f"(the last turn was interrupted; run with --thread {thread_id} to finish it)", file=sys.stderr)
+    return 0
+
+
+def _config(thread_id: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": thread_id}}
+
+
+async def run_command(args: argparse.Namespace, ctx: Context, saver: BaseCheckpointSaver, task: str) -> int:
+    """Run a turn (finishing an interrupted one first) and print the result."""
+    from graphs.compliance import build_graph
+
+    graph = build_graph(saver)
+    thread_id = args.thread_id
+    config = _config(thread_id)
+    state = await graph.aget_state(config)
+    exists = bool(state.values)
+    if args.thread and not exists and not args.new:
+        raise UsageError(f"unknown thread {args.thread!r} (see --list-threads, or add --new to start it)")
+    if args.new and args.thread and exists:
+        raise UsageError(f"thread {args.thread!r} already exists (drop --new to continue it)")
+    pending = bool(state.next)
+    if not task and not pending:
+        raise UsageError("the task is empty: give it as an argument or on stdin with '-'")
+
+    live = None if args.quiet or args.json else LivePrinter(sys.stderr)
+    await _preload(ctx, quiet=live is None)
+    result: dict[str, Any] = {}
+    if pending:
+        if live:
+            live.note(f"finishing the interrupted turn of thread {thread_id}")
+        result = await _stream(graph, None, config, ctx, live)
+    if task:
+        result = await _stream(graph, {"messages": [HumanMessage(task)]}, config, ctx, live)
+
+    report = str(result.get("report", ""))
+    if args.output:
+        Path(args.output).expanduser().write_text(report, encoding="utf-8")
+    if args.json:
+        final = await graph.aget_state(config)
+        print(json.dumps(_json_result(thread_id, ctx, final.values), ensure_ascii=False, indent=2))
+    else:
+        print(report)
+    if not args.quiet:
+        print(f"thread {thread_id}: continue with --thread {thread_id}", file=sys.stderr)
+    return 0
+
+
+async def _preload(ctx: Context, *, quiet: bool) -> None:
+    """Load models and the index up front, with progress, rather than silently mid-run."""
+    import contextlib
+
+    from tools import RetrievalSettings, get_retriever
+
+    for spec in dict.fromkeys(ctx.persona_model(p) for p in PERSONA_MODEL_FIELDS):
+        model = load_chat_model(spec, **ctx.model_options())
+        engine = getattr(model, "engine", None)
+        if callable(engine):
+            with contextlib.nullcontext() if quiet else spinner(f"loading {spec}", sys.stderr):
+                await asyncio.to_thread(engine)
+    retriever = get_retriever(RetrievalSettings.from_context(ctx))
+    with contextlib.nullcontext() if quiet else spinner("updating the document index", sys.stderr):
+        await asyncio.to_thread(retriever.refresh, progress=not quiet)
+
+
+async def _stream(
+    graph: Any, payload: dict[str, Any] | None, config: RunnableConfig, ctx: Context, live: LivePrinter | None
+) -> dict[str, Any]:
+    """Run one turn, printing it live; return the turn's final values."""
+    modes = ["values", "updates", "messages"] if live else ["values"]
+    values: dict[str, Any] = {}
+    async for mode, data in graph.astream(payload, config, context=ctx, stream_mode=modes):
+        if mode == "values":
+            values = data
+        elif mode == "messages" and live:
+            chunk, meta = data
+            live.token(chunk, meta)
+        elif mode == "updates" and live:
+            _show_update(live, data)
+    if live:
+        live.close()
+    return values
+
+
+def _show_update(live: LivePrinter, update: dict[str, Any]) -> None:
+    for node, value in update.items():
+        value = value if isinstance(value, dict) else {}
+        if node == "retrieve":
+            live.language = str(value.get("language", "en"))
+            passages = getattr(value.get("passages"), "value", value.get("passages")) or []
+            ids = ", ".join(p["source_id"] for p in passages) or "none"
+            live.note(f"sources found: {ids}")
+            for warning in getattr(value.get("warnings"), "value", value.get("warnings")) or []:
+                live.note(f"warning: {warning}")
+        elif node == "plan" and value.get("mode"):
+            live.note(f"mode: {value['mode']}")
+        elif node == "consult":
+            for opinion in value.get("opinions", []):
+                live.finished("consult", opinion["persona"])
+        elif node in ("coordinator", "synthesize"):
+            live.finished(node)
+
+
+def _json_result(thread_id: str, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
+    messages = values.get("messages", [])
+    return {
+        "thread_id": thread_id,
+        "task": values.get("task", ""),
+        "language": values.get("language", ""),
+        "mode": values.get("mode", ""),
+        "models": {p: ctx.persona_model(p) for p in PERSONA_MODEL_FIELDS},
+        "report": values.get("report", ""),
+        "opinions": values.get("opinions", []),
+        "sources": values.get("sources", []),
+        "passages": values.get("passages", []),
+        "warnings": values.get("warnings", []),
+        "turns": sum(1 for m in messages if isinstance(m, HumanMessage)),
+        "messages": [
+            {"role": "user" if isinstance(m, HumanMessage) else "assistant", "content": m.text}
+            for m in messages
+            if isinstance(m, HumanMessage | AIMessage)
+        ],
+    }
+
+
+async def _main(args: argparse.Namespace) -> int:
+    # None means $COUNCIL_DB, then the default file (a postgresql:// URL must stay a string).
+    target = args.db
+    async with open_async_checkpointer(target) as saver:
+        if args.list_threads:
+            return await list_threads_command(saver)
+        if args.show:
+            return await show_command(saver, args.show)
+        task = read_task(args)
+        ctx = context_from_args(args)
+        return await run_command(args, ctx, saver, task)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status. Every user error is one line on stderr."""
+    hint = ""
+    try:
+        args = build_parser().parse_args(argv)
+        args.thread_id = args.thread or uuid.uuid4().hex[:12]
+        hint = f": thread {args.thread_id} keeps every finished turn; rerun with --thread {args.thread_id}"
+        return asyncio.run(_main(args))
+    except (UsageError, CheckpointerError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ModelUnavailableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"\ninterrupted{hint}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as exc:  # e.g. an unwritable --output
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE

@@ -1,0 +1,415 @@
+"""The compliance council: persona agents draft an AI-compliance standard, turn by turn.
+
+One turn: **retrieve** passages for the task → **plan** (fixed workflow, or the
+coordinator calling experts and search as tools) → **consult** the experts in
+parallel (`Send`) → **synthesize** the report. The report is appended to
+`messages`; a checkpointer makes the conversation a thread.
+
+Use it three ways:
+
+* ``python -m graphs.compliance "task"`` — the CLI (see `graphs/cli.py`);
+* LangGraph Studio / ``langgraph dev`` — `graph` below (no checkpointer: the
+  server brings its own);
+* embedded — ``build_graph(checkpointer=...)`` and ``invoke``/``ainvoke`` with
+  ``context=Context(...)``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+from langgraph.store.base import BaseStore
+from langgraph.types import Command, Overwrite, Send
+
+from agents.council import (
+    amodel_for,
+    coordinator_request,
+    expert_reply,
+    expert_request,
+    expert_tools,
+    opinion,
+    persona_config,
+    synthesis_request,
+)
+from agents.history import fit_history
+from agents.language import detect_language
+from agents.personas import EXPERTS, expert_for_tool, load_persona
+from agents.remote import ask_remote_expert
+from agents.report import OpinionDict, PassageDict, build_report, labels
+from graphs.context import Context
+from graphs.nodes import add_async_node
+from graphs.state import ConsultTask, InputState, OutputState, ResearchTask, State
+from tools import RetrievalSettings, SearchResult, get_retriever, search_documents
+
+#: Malformed coordinator tool calls tolerated per turn before falling back to the workflow.
+MAX_TOOL_RETRIES = 1
+#: LangGraph's step limit for one turn: the round cap bounds the loop; this backs it up.
+RECURSION_LIMIT = 60
+#: Characters of earlier user messages added to a follow-up's retrieval query.
+QUERY_HISTORY_CHARS = 600
+SEARCH_TOOL = "search_documents"
+
+
+# -- helpers -------------------------------------------------------------------------
+
+
+def _ctx(runtime: Runtime[Context]) -> Context:
+    return runtime.context if isinstance(runtime.context, Context) else Context()
+
+
+def _text(message: BaseMessage) -> str:
+    return message.text if hasattr(message, "text") else str(message.content)
+
+
+def latest_task(messages: list[AnyMessage]) -> str:
+    """The text of the newest human message (the task of this turn)."""
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            return _text(message).strip()
+    return ""
+
+
+def retrieval_query(messages: list[AnyMessage], task: str) -> str:
+    """The task, plus the previous user message for a follow-up ("make it stricter")."""
+    earlier = [_text(m) for m in messages[:-1] if isinstance(m, HumanMessage)]
+    if not earlier:
+        return task
+    return f"{task}\n{earlier[-1][:QUERY_HISTORY_CHARS]}"
+
+
+async def search(ctx: Context, query: str, k: int) -> SearchResult:
+    """Retrieve passages with the run's retrieval settings (local index, and web if on)."""
+    retriever = get_retriever(RetrievalSettings.from_context(ctx))
+    return await retriever.asearch(query, k)
+
+
+def _as_dicts(result: SearchResult) -> list[PassageDict]:
+    return [
+        {
+            "source_id": p.source_id,
+            "title": p.title,
+            "locator": p.locator,
+            "text": p.text,
+            "origin": p.origin,
+            "url": p.url,
+            "score": p.score,
+        }
+        for p in result.passages
+    ]
+
+
+def _history(state: State) -> list[AnyMessage]:
+    """Earlier turns of the conversation (everything before this turn's request)."""
+    return list(state["messages"][:-1])
+
+
+def _consult_sends(state: State, questions: list[tuple[str, str, str | None]]) -> list[Send]:
+    return [
+        Send(
+            "consult",
+            ConsultTask(
+                persona=persona,
+                question=question,
+                tool_call_id=call_id,
+                task=state["task"],
+                language=state["language"],
+                passages=list(state.get("passages", [])),
+                messages=_history(state),
+            ),
+        )
+        for persona, question, call_id in questions
+    ]
+
+
+def _workflow(state: State) -> list[Send]:
+    """The fixed plan: every expert gets the task and the passages."""
+    question = labels(state["language"])["default_question"]
+    return _consult_sends(state, [(name, question, None) for name in EXPERTS])
+
+
+async def _can_call_tools(ctx: Context) -> bool:
+    model = await amodel_for(ctx.persona_model("coordinator"), ctx.model_options())
+    probe = getattr(model, "supports_tool_calling", None)
+    return bool(probe()) if callable(probe) else False
+
+
+# -- nodes -----------------------------------------------------------------------------
+
+
+async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Start a turn: read the task, find its language, retrieve passages, reset per-turn fields."""
+    ctx = _ctx(runtime)
+    messages = state.get("messages")
+    if not messages:
+        raise ValueError("the input needs 'messages': a list of messages ending with the user's task")
+    task = latest_task(messages)
+    if not task:
+        raise ValueError("the task is empty: the last human message must say what to draft")
+    result = await search(ctx, retrieval_query(state["messages"], task), ctx.retrieval_k)
+    return {
+        "task": task,
+        "language": detect_language(task),
+        "passages": Overwrite(_as_dicts(result)),
+        "warnings": Overwrite(list(result.warnings)),
+        "opinions": Overwrite([]),
+        "coordinator_messages": Overwrite([]),
+        "rounds": 0,
+        "tool_errors": 0,
+        "report": "",
+        "sources": [],
+    }
+
+
+async def plan(state: State, runtime: Runtime[Context]) -> Command[Literal["coordinator", "consult"]]:
+    """Choose the mode: the coordinator as a tool-calling agent, or the fixed workflow."""
+    ctx = _ctx(runtime)
+    agentic = ctx.mode == "agentic" or (ctx.mode == "auto" and await _can_call_tools(ctx))
+    if agentic:
+        return Command(goto="coordinator", update={"mode": "agentic"})
+    return Command(goto=_workflow(state), update={"mode": "workflow"})
+
+
+async def coordinator(
+    state: State, runtime: Runtime[Context]
+) -> Command[Literal["coordinator", "consult", "research", "synthesize"]]:
+    """Agentic mode: the coordinator asks experts and searches, round by round, up to the cap."""
+    ctx = _ctx(runtime)
+    rounds = state.get("rounds", 0)
+    if rounds >= ctx.max_rounds:
+        return Command(goto="synthesize")
+    history = list(state.get("coordinator_messages", []))
+    opening: list[BaseMessage] = []
+    if not history:
+        opening = coordinator_request(
+            task=state["task"],
+            passages=state.get("passages", []),
+            max_rounds=ctx.max_rounds,
+            language=state["language"],
+        )
+    spec = ctx.persona_model("coordinator")
+    model = (await amodel_for(spec, ctx.model_options())).bind_tools([*expert_tools(), search_documents])
+    try:
+        reply = await model.ainvoke([*opening, *history], config=persona_config("coordinator"))
+    except (ValueError, NotImplementedError) as exc:
+        # e.g. an Ollama model without tool support: the workflow needs no tool calls.
+        return _fall_back(state, f"the coordinator model cannot call tools ({exc}); ran the fixed workflow")
+    assert isinstance(reply, AIMessage)
+
+    calls, errors = _check_calls(reply)
+    if errors and not calls:
+        tool_errors = state.get("tool_errors", 0) + 1
+        if tool_errors > MAX_TOOL_RETRIES:
+            return _fall_back(state, f"the coordinator's tool calls were malformed twice ({errors[0]})")
+        correction = HumanMessage(
+            "Your tool call was not valid: " + "; ".join(errors) + ". Call ask_scientist, "
+            "ask_legal_expert or search_documents with JSON arguments, or answer without a tool."
+        )
+        replies = _error_replies(reply)
+        return Command(
+            goto="coordinator",
+            update={
+                "coordinator_messages": [*opening, reply, *replies, correction],
+                "tool_errors": tool_errors,
+            },
+        )
+    if not calls:
+        if not state.get("opinions"):
+            # A coordinator that answers without consulting anyone would skip the council.
+            return Command(goto=_workflow(state), update={"coordinator_messages": [*opening, reply]})
+        return Command(goto="synthesize", update={"coordinator_messages": [*opening, reply]})
+
+    sends: list[Send] = []
+    expert_calls: list[tuple[str, str, str | None]] = []
+    for call in calls:
+        if call["name"] == SEARCH_TOOL:
+            args = call["args"]
+            k = args.get("k", 3)
+            sends.append(
+                Send(
+                    "research",
+                    ResearchTask(
+                        query=str(args["query"]), k=k if isinstance(k, int) else 3, tool_call_id=call["id"]
+                    ),
+                )
+            )
+        else:
+            expert = expert_for_tool(call["name"])
+            assert expert is not None
+            expert_calls.append((expert, str(call["args"]["question"]), call["id"]))
+    sends += _consult_sends(state, expert_calls)
+    return Command(
+        goto=sends,
+        update={"coordinator_messages": [*opening, reply, *_error_replies(reply)], "rounds": rounds + 1},
+    )
+
+
+def _check_calls(reply: AIMessage) -> tuple[list[dict[str, Any]], list[str]]:
+    """Split the reply's tool calls into runnable ones and descriptions of the bad ones."""
+    good: list[dict[str, Any]] = []
+    errors = [
+        f"{c.get('name') or 'call'}: {c.get('error') or 'unparseable'}" for c in reply.invalid_tool_calls
+    ]
+    for call in reply.tool_calls:
+        name, args = call["name"], call.get("args") or {}
+        needed = "query" if name == SEARCH_TOOL else "question" if expert_for_tool(name) else None
+        value = args.get(needed) if needed else None
+        if isinstance(value, str) and value.strip():
+            good.append(dict(call))
+        else:
+            errors.append(f"{name}({json.dumps(args, ensure_ascii=False)[:200]}) is not a known tool call")
+    return good, errors
+
+
+def _error_replies(reply: AIMessage) -> list[ToolMessage]:
+    """Answers for parsed calls that cannot run, so every tool call id gets a reply."""
+    good_ids = {c["id"] for c in _check_calls(reply)[0]}
+    return [
+        ToolMessage("Error: not a valid call of a known tool.", tool_call_id=c["id"] or "", status="error")
+        for c in reply.tool_calls
+        if c["id"] not in good_ids
+    ]
+
+
+def _fall_back(state: State, why: str) -> Command[Any]:
+    return Command(goto=_workflow(state), update={"mode": "workflow", "warnings": [why]})
+
+
+async def consult(task: ConsultTask, runtime: Runtime[Context]) -> dict[str, Any]:
+    """One expert answers its question (in parallel with the others)."""
+    ctx = _ctx(runtime)
+    persona = task["persona"]
+    request = expert_request(
+        persona,
+        question=task["question"],
+        task=task["task"],
+        language=task["language"],
+        passages=task["passages"],
+    )
+    spec = ctx.persona_model(persona)
+    if ctx.experts_url:
+        answer = await ask_remote_expert(
+            ctx.experts_url, persona, [*task["messages"], request], ctx, timeout_s=ctx.experts_timeout_s
+        )
+        spec = f"{spec} @ {ctx.experts_url}"
+    else:
+        model = await amodel_for(spec, ctx.model_options())
+        reply = await expert_reply(
+            persona,
+            [*task["messages"], request],
+            model,
+            num_ctx=ctx.num_ctx,
+            max_new_tokens=ctx.max_new_tokens,
+        )
+        answer = reply.text
+    update: dict[str, Any] = {"opinions": [opinion(persona, task["question"], answer, spec)]}
+    if task["tool_call_id"]:
+        tool = load_persona(persona).tool_name
+        update["coordinator_messages"] = [ToolMessage(answer, tool_call_id=task["tool_call_id"], name=tool)]
+    return update
+
+
+async def research(task: ResearchTask, runtime: Runtime[Context]) -> dict[str, Any]:
+    """A search the coordinator asked for: new passages join the turn's sources."""
+    ctx = _ctx(runtime)
+    from tools import format_passages  # heavy import kept out of module import time
+
+    result = await search(ctx, task["query"], max(1, min(task["k"], 10)))
+    content = format_passages(result.passages) if result.passages else "No passages found."
+    if result.warnings:
+        content += "\n" + "\n".join(f"Warning: {w}" for w in result.warnings)
+    return {
+        "passages": _as_dicts(result),
+        "warnings": list(result.warnings),
+        "coordinator_messages": [ToolMessage(content, tool_call_id=task["tool_call_id"], name=SEARCH_TOOL)],
+    }
+
+
+def after_consult(state: State) -> Literal["coordinator", "synthesize"]:
+    """Agentic mode goes back to the coordinator; the workflow goes on to the report."""
+    return "coordinator" if state.get("mode") == "agentic" else "synthesize"
+
+
+async def synthesize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """The coordinator writes the synthesis; the report is assembled and checked around it."""
+    ctx = _ctx(runtime)
+    language = state["language"]
+    passages = list(state.get("passages", []))
+    opinions: list[OpinionDict] = sorted(
+        state.get("opinions", []),
+        key=lambda o: EXPERTS.index(o["persona"]),
+    )
+    spec = ctx.persona_model("coordinator")
+    model = await amodel_for(spec, ctx.model_options())
+    system = SystemMessage(load_persona("coordinator").seed_memory)
+    request = synthesis_request(task=state["task"], language=language, passages=passages, opinions=opinions)
+    history = fit_history(
+        model, _history(state), [system, request], num_ctx=ctx.num_ctx, max_new_tokens=ctx.max_new_tokens
+    )
+    reply = await model.ainvoke([system, *history, request], config=persona_config("coordinator"))
+    report = build_report(
+        task=state["task"],
+        language=language,
+        model=spec,
+        mode=state.get("mode", "workflow"),
+        passages=passages,
+        synthesis=reply.text,
+        opinions=opinions,
+        persona_titles={name: load_persona(name).display(language) for name in EXPERTS},
+        warnings=state.get("warnings", []),
+    )
+    return {
+        "report": report.markdown,
+        "sources": report.references,
+        "messages": [AIMessage(report.markdown, name="coordinator")],
+    }
+
+
+# -- the graph -----------------------------------------------------------------------
+
+
+def build_graph(
+    checkpointer: BaseCheckpointSaver | None = None,
+    store: BaseStore | None = None,
+) -> CompiledStateGraph[State, Context, InputState, OutputState]:
+    """Compile the council graph with the caller's checkpointer (sync or async) and store.
+
+    Args:
+        checkpointer: Where threads are kept; None for a stateless graph (or a
+            server that adds its own).
+        store: Optional long-term store, passed through to the nodes.
+    """
+    builder = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=OutputState)
+    for node in (retrieve, plan, coordinator, consult, research, synthesize):
+        add_async_node(builder, node)
+    builder.add_edge(START, "retrieve")
+    builder.add_edge("retrieve", "plan")
+    builder.add_conditional_edges("consult", after_consult)
+    builder.add_edge("research", "coordinator")
+    builder.add_edge("synthesize", END)
+    compiled = builder.compile(checkpointer=checkpointer, store=store, name="compliance")
+    return compiled.with_config(recursion_limit=RECURSION_LIMIT)
+
+
+#: For LangGraph Studio / `langgraph dev`: no checkpointer (the server adds its own).
+graph = build_graph()
+
+
+if __name__ == "__main__":
+    import sys
+
+    from graphs.cli import main
+
+    sys.exit(main())

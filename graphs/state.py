@@ -1,0 +1,75 @@
+"""The council graph's state: what a caller sends, what a turn produces, what nodes share.
+
+Callers send only `messages` (`InputState`); a turn's results — the report, each
+expert's opinion, the sources — come back in `OutputState` so embedders get
+structure, not just text. Per-turn fields are reset at the start of each turn
+with `Overwrite`, while `messages` keeps the whole conversation.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict
+
+from agents.report import OpinionDict, PassageDict
+
+__all__ = ["ConsultTask", "InputState", "OpinionDict", "OutputState", "PassageDict", "ResearchTask", "State"]
+
+
+def merge_passages(left: list[PassageDict], right: list[PassageDict]) -> list[PassageDict]:
+    """Append passages not seen yet (by source id), keeping retrieval order."""
+    seen = {p["source_id"] for p in left}
+    return [*left, *(p for p in right if p["source_id"] not in seen)]
+
+
+class InputState(TypedDict):
+    """What a caller sends: the conversation, ending in the user's new message."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+class OutputState(TypedDict, total=False):
+    """What a turn returns besides the conversation."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    report: str
+    opinions: Annotated[list[OpinionDict], operator.add]
+    sources: list[PassageDict]
+    warnings: Annotated[list[str], operator.add]
+    language: str
+    mode: str
+
+
+class State(OutputState, total=False):
+    """Everything the nodes share during a turn."""
+
+    task: str
+    passages: Annotated[list[PassageDict], merge_passages]
+    # The coordinator's private tool-calling conversation (agentic mode), never shown to the user.
+    coordinator_messages: Annotated[list[AnyMessage], add_messages]
+    rounds: int
+    tool_errors: int
+
+
+class ConsultTask(TypedDict):
+    """What `Send` hands one expert: who, what to answer, and the turn's context."""
+
+    persona: str
+    question: str
+    tool_call_id: str | None
+    task: str
+    language: str
+    passages: list[PassageDict]
+    messages: list[AnyMessage]
+
+
+class ResearchTask(TypedDict):
+    """A retrieval the coordinator asked for as a tool call."""
+
+    query: str
+    k: int
+    tool_call_id: str

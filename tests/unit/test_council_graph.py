@@ -1,0 +1,268 @@
+"""Wiring of the council graph, on a scripted fake model and a fixed retriever (no real model)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langgraph.checkpoint.memory import InMemorySaver
+
+import agents.council
+import graphs.compliance as compliance
+from agents.report import WRITTEN_SECTIONS, labels
+from graphs.context import Context
+from tests.unit.council_fakes import PASSAGES, FakeRetriever, ScriptedChatModel, default_script
+
+
+@pytest.fixture
+def retriever(monkeypatch: pytest.MonkeyPatch) -> FakeRetriever:
+    fake = FakeRetriever()
+    monkeypatch.setattr(compliance, "get_retriever", lambda settings: fake)
+    return fake
+
+
+def use_model(monkeypatch: pytest.MonkeyPatch, model: ScriptedChatModel) -> ScriptedChatModel:
+    monkeypatch.setattr(agents.council, "model_for", lambda spec, options: model)
+    return model
+
+
+def ctx(**kw: Any) -> Context:
+    return Context(model="hf/embedded", **kw)
+
+
+def call(tool: str, call_id: str, **args: Any) -> dict[str, Any]:
+    return {"name": tool, "args": args, "id": call_id, "type": "tool_call"}
+
+
+def by_persona(model: ScriptedChatModel, persona: str) -> list[dict[str, Any]]:
+    return [c for c in model.calls if c["persona"] == persona]
+
+
+async def test_workflow_turn_builds_a_cited_report(monkeypatch, retriever) -> None:
+    model = use_model(monkeypatch, ScriptedChatModel())
+    graph = compliance.build_graph(InMemorySaver())
+    out = await graph.ainvoke(
+        {"messages": [HumanMessage("Draft a policy for a triage chatbot")]},
+        {"configurable": {"thread_id": "t"}},
+        context=ctx(mode="workflow"),
+    )
+    assert out["mode"] == "workflow"
+    assert sorted(o["persona"] for o in out["opinions"]) == ["legal_expert", "scientist"]
+    names = labels("en")["sections"]
+    for key in (*WRITTEN_SECTIONS, "references"):
+        assert names[key] in out["report"]
+    cited = {s["source_id"] for s in out["sources"]}
+    assert cited == {p.source_id for p in PASSAGES}
+    for source_id in cited:
+        assert f"[{source_id}]" in out["report"]
+    assert isinstance(out["messages"][-1], AIMessage) and out["messages"][-1].text == out["report"]
+    # Workflow mode never binds tools; the coordinator speaks once (the synthesis).
+    assert not any(c["tools"] for c in model.calls)
+    assert len(by_persona(model, "coordinator")) == 1
+
+
+async def test_experts_run_in_parallel(monkeypatch, retriever) -> None:
+    started: dict[str, asyncio.Event] = {"scientist": asyncio.Event(), "legal_expert": asyncio.Event()}
+
+    class Waiting(ScriptedChatModel):
+        async def _agenerate(self, messages: list[BaseMessage], stop=None, run_manager=None, **kw: Any):
+            persona = compliance_persona(messages)
+            if persona in started:
+                started[persona].set()
+                other = "legal_expert" if persona == "scientist" else "scientist"
+                # Sequential execution would never see the other expert start: time out instead of hanging.
+                await asyncio.wait_for(started[other].wait(), timeout=5)
+            return await super()._agenerate(messages, stop, run_manager, **kw)
+
+    use_model(monkeypatch, Waiting())
+    out = await compliance.build_graph().ainvoke(
+        {"messages": [HumanMessage("task")]}, context=ctx(mode="workflow")
+    )
+    assert len(out["opinions"]) == 2
+
+
+def compliance_persona(messages: Sequence[BaseMessage]) -> str:
+    from tests.unit.council_fakes import persona_of
+
+    return persona_of(messages)
+
+
+async def test_agentic_mode_consults_experts_as_tools_and_searches(monkeypatch, retriever) -> None:
+    rounds = iter(
+        [
+            AIMessage(
+                "",
+                tool_calls=[
+                    call("ask_scientist", "a", question="Logs?"),
+                    call("ask_legal_expert", "b", question="DPIA?"),
+                ],
+            ),
+            AIMessage("", tool_calls=[call("search_documents", "c", query="measure testing", k=2)]),
+            AIMessage("The standard must cover oversight and DPIAs."),
+        ]
+    )
+
+    def script(persona: str, messages: Sequence[BaseMessage], tools: bool) -> AIMessage:
+        return (
+            next(rounds) if persona == "coordinator" and tools else default_script(persona, messages, tools)
+        )
+
+    model = use_model(monkeypatch, ScriptedChatModel(script=script, tool_calling=True))
+    out = await compliance.build_graph().ainvoke(
+        {"messages": [HumanMessage("task")]}, context=ctx(mode="agentic")
+    )
+    assert out["mode"] == "agentic"
+    assert {o["question"] for o in out["opinions"]} == {"Logs?", "DPIA?"}
+    # The search result joined the sources, and the coordinator saw every tool answer.
+    assert "nist-ai-rmf:measure" in out["report"]
+    third = [c for c in by_persona(model, "coordinator") if c["tools"]][2]["messages"]
+    answered = {m.tool_call_id for m in third if isinstance(m, ToolMessage)}
+    assert answered == {"a", "b", "c"}
+
+
+async def test_round_cap_stops_a_coordinator_that_never_stops(monkeypatch, retriever) -> None:
+    counter = iter(range(100))
+
+    def script(persona: str, messages: Sequence[BaseMessage], tools: bool) -> AIMessage:
+        if persona == "coordinator" and tools:
+            return AIMessage("", tool_calls=[call("ask_scientist", f"x{next(counter)}", question="again?")])
+        return default_script(persona, messages, tools)
+
+    model = use_model(monkeypatch, ScriptedChatModel(script=script, tool_calling=True))
+    out = await compliance.build_graph().ainvoke(
+        {"messages": [HumanMessage("task")]}, context=ctx(mode="agentic", max_rounds=2)
+    )
+    assert len([c for c in by_persona(model, "coordinator") if c["tools"]]) == 2
+    assert len(out["opinions"]) == 2 and out["report"]
+
+
+async def test_malformed_tool_calls_retry_once_then_fall_back_to_workflow(monkeypatch, retriever) -> None:
+    bad = AIMessage(
+        "",
+        invalid_tool_calls=[
+            {
+                "name": "ask_scientist",
+                "args": "{oops",
+                "id": "z",
+                "error": "bad JSON",
+                "type": "invalid_tool_call",
+            }
+        ],
+    )
+
+    def script(persona: str, messages: Sequence[BaseMessage], tools: bool) -> AIMessage:
+        return bad if persona == "coordinator" and tools else default_script(persona, messages, tools)
+
+    model = use_model(monkeypatch, ScriptedChatModel(script=script, tool_calling=True))
+    out = await compliance.build_graph().ainvoke(
+        {"messages": [HumanMessage("task")]}, context=ctx(mode="agentic")
+    )
+    assert out["mode"] == "workflow"
+    assert any("malformed" in w for w in out["warnings"])
+    assert len([c for c in by_persona(model, "coordinator") if c["tools"]]) == 2  # one try, one retry
+    assert sorted(o["persona"] for o in out["opinions"]) == ["legal_expert", "scientist"]
+
+
+async def test_unknown_tool_then_valid_call_continues_agentic(monkeypatch, retriever) -> None:
+    replies = iter(
+        [
+            AIMessage("", tool_calls=[call("ask_oracle", "u", question="?")]),
+            AIMessage("", tool_calls=[call("ask_legal_expert", "v", question="Which law?")]),
+            AIMessage("done"),
+        ]
+    )
+
+    def script(persona: str, messages: Sequence[BaseMessage], tools: bool) -> AIMessage:
+        return (
+            next(replies) if persona == "coordinator" and tools else default_script(persona, messages, tools)
+        )
+
+    model = use_model(monkeypatch, ScriptedChatModel(script=script, tool_calling=True))
+    out = await compliance.build_graph().ainvoke(
+        {"messages": [HumanMessage("task")]}, context=ctx(mode="agentic")
+    )
+    assert out["mode"] == "agentic"
+    assert [o["question"] for o in out["opinions"]] == ["Which law?"]
+    retry = [c for c in by_persona(model, "coordinator") if c["tools"]][1]["messages"]
+    assert any(isinstance(m, ToolMessage) and m.tool_call_id == "u" and m.status == "error" for m in retry)
+
+
+@pytest.mark.parametrize(("tool_calling", "expected"), [(False, "workflow"), (True, "agentic")])
+async def test_auto_mode_follows_the_models_tool_support(
+    monkeypatch, retriever, tool_calling, expected
+) -> None:
+    use_model(monkeypatch, ScriptedChatModel(tool_calling=tool_calling))
+    out = await compliance.build_graph().ainvoke(
+        {"messages": [HumanMessage("task")]}, context=ctx(mode="auto")
+    )
+    assert out["mode"] == expected
+    assert len(out["opinions"]) == 2  # an agentic coordinator that consults no one still gets the council
+
+
+async def test_follow_up_sees_the_first_turn_and_resets_per_turn_fields(monkeypatch, retriever) -> None:
+    model = use_model(monkeypatch, ScriptedChatModel())
+    graph = compliance.build_graph(InMemorySaver())
+    config = {"configurable": {"thread_id": "follow"}}
+    await graph.ainvoke(
+        {"messages": [HumanMessage("Policy for a triage chatbot")]}, config, context=ctx(mode="workflow")
+    )
+    model.calls.clear()
+    out = await graph.ainvoke(
+        {"messages": [HumanMessage("Make the privacy controls stricter")]},
+        config,
+        context=ctx(mode="workflow"),
+    )
+    humans = [m.text for m in out["messages"] if isinstance(m, HumanMessage)]
+    assert humans == ["Policy for a triage chatbot", "Make the privacy controls stricter"]
+    assert len(out["messages"]) == 4 and len(out["opinions"]) == 2  # opinions are this turn's only
+    sent = " ".join(m.text for m in by_persona(model, "scientist")[0]["messages"])
+    assert "Policy for a triage chatbot" in sent  # the expert saw the earlier turn
+    assert "Policy for a triage chatbot" in retriever.queries[-1]  # and so did retrieval
+
+
+async def test_history_is_trimmed_to_the_window_but_kept_in_the_checkpoint(monkeypatch, retriever) -> None:
+    model = use_model(monkeypatch, ScriptedChatModel())
+    graph = compliance.build_graph(InMemorySaver())
+    config = {"configurable": {"thread_id": "long"}}
+    old = [HumanMessage("old question " + "x" * 3000), AIMessage("old answer " + "y" * 3000)]
+    graph.update_state(config, {"messages": old}, as_node="synthesize")
+    out = await graph.ainvoke(
+        {"messages": [HumanMessage("new task")]},
+        config,
+        context=ctx(mode="workflow", num_ctx=2500, max_new_tokens=64),
+    )
+    sent = by_persona(model, "scientist")[0]["messages"]
+    assert not any("old question" in m.text for m in sent)  # did not fit, so not sent
+    assert out["messages"][0].text.startswith("old question")  # but still in the thread
+
+
+async def test_empty_task_is_an_error_not_a_report(monkeypatch, retriever) -> None:
+    use_model(monkeypatch, ScriptedChatModel())
+    with pytest.raises(ValueError, match="task is empty"):
+        await compliance.build_graph().ainvoke({"messages": [HumanMessage("   ")]}, context=ctx())
+
+
+async def test_chinese_task_gets_chinese_headings(monkeypatch, retriever) -> None:
+    use_model(monkeypatch, ScriptedChatModel())
+    out = await compliance.build_graph().ainvoke(
+        {"messages": [HumanMessage("制定人工智能合规标准，避免人工智能伤害人类")]},
+        context=ctx(mode="workflow"),
+    )
+    assert out["language"] == "zh"
+    assert "人工监督" in out["report"] and "参考文献" in out["report"]
+    assert "高风险人工智能系统必须能够由自然人有效监督" in out["report"]  # the note's Chinese summary
+
+
+async def test_sync_invoke_with_sync_checkpointer(monkeypatch, retriever) -> None:
+    use_model(monkeypatch, ScriptedChatModel())
+    graph = compliance.build_graph(InMemorySaver())
+    out = await asyncio.to_thread(
+        graph.invoke,
+        {"messages": [HumanMessage("task")]},
+        {"configurable": {"thread_id": "s"}},
+        context=ctx(mode="workflow"),
+    )
+    assert out["report"]
