@@ -20,6 +20,21 @@ from agents.report import OpinionDict, PassageDict
 __all__ = ["ConsultTask", "InputState", "OpinionDict", "OutputState", "PassageDict", "ResearchTask", "State"]
 
 
+def add_user_messages(left: list[AnyMessage], right: object) -> list[AnyMessage]:
+    """`add_messages`, with one clear line when a caller sends something that is not messages.
+
+    The HTTP API accepts any JSON as input; LangChain's own error names a Python
+    type and a URL, not the field that was wrong.
+    """
+    try:
+        return add_messages(left, right)  # type: ignore[arg-type,return-value]
+    except (NotImplementedError, ValueError, TypeError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f'\'messages\' must be a list of messages, e.g. [{{"role": "user", "content": "…"}}]: {detail}'
+        ) from None
+
+
 def merge_passages(left: list[PassageDict], right: list[PassageDict]) -> list[PassageDict]:
     """Append passages not seen yet (by source id), keeping retrieval order."""
     seen = {p["source_id"] for p in left}
@@ -29,13 +44,13 @@ def merge_passages(left: list[PassageDict], right: list[PassageDict]) -> list[Pa
 class InputState(TypedDict):
     """What a caller sends: the conversation, ending in the user's new message."""
 
-    messages: Annotated[list[AnyMessage], add_messages]
+    messages: Annotated[list[AnyMessage], add_user_messages]
 
 
 class OutputState(TypedDict, total=False):
     """What a turn returns besides the conversation."""
 
-    messages: Annotated[list[AnyMessage], add_messages]
+    messages: Annotated[list[AnyMessage], add_user_messages]
     report: str
     opinions: Annotated[list[OpinionDict], operator.add]
     sources: list[PassageDict]

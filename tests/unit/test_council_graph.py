@@ -266,3 +266,10 @@ async def test_sync_invoke_with_sync_checkpointer(monkeypatch, retriever) -> Non
         context=ctx(mode="workflow"),
     )
     assert out["report"]
+
+
+@pytest.mark.parametrize("bad", [5, [5], [{"role": "user"}]])
+async def test_malformed_messages_are_one_clear_error(monkeypatch, retriever, bad) -> None:
+    use_model(monkeypatch, ScriptedChatModel())
+    with pytest.raises(ValueError, match="'messages' must be a list of messages"):
+        await compliance.build_graph().ainvoke({"messages": bad}, context=ctx())
