@@ -149,7 +149,42 @@ def _absolute_config(config_path: Path, *, env_file: bool) -> dict[str, Any]:
     return data
 
 
-class LanggraphDev:
+class _Server:
+    """A context manager that starts a server, and stops it and removes its scratch folder after.
+
+    A failed start cleans up what it got as far as, then re-raises.
+    """
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def _scratch(self) -> Path | None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        scratch = self._scratch()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+class LanggraphDev(_Server):
     """`langgraph dev` on 127.0.0.1, for the length of a ``with`` block.
 
     Attributes:
@@ -311,23 +346,8 @@ class LanggraphDev:
         if self.proc is not None:
             _stop_group(self.proc, grace_s=20)
 
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-        if self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+    def _scratch(self) -> Path | None:
+        return self.workdir
 
 
 # -- PostgreSQL ----------------------------------------------------------------------
@@ -359,7 +379,7 @@ def find_postgres_bindir() -> Path | None:
     return None
 
 
-class PostgresServer:
+class PostgresServer(_Server):
     """A throwaway PostgreSQL cluster on 127.0.0.1, trust auth, for one ``with`` block.
 
     Attributes:
@@ -505,20 +525,5 @@ class PostgresServer:
                     os.kill(pid, signal.SIGKILL)
             self._started = False
 
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-        if self.root is not None:
-            shutil.rmtree(self.root, ignore_errors=True)
+    def _scratch(self) -> Path | None:
+        return self.root

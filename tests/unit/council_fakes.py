@@ -1,7 +1,9 @@
-"""Fakes for unit tests of the council graph's wiring: a scripted chat model and a fixed retriever.
+"""Fakes for the council graph's wiring: a scripted chat model and a fixed retriever.
 
-These stand in for the real model and index only in tests/unit; integration
-tests run the real embedded model and the real index.
+They stand in for the real model and index in tests/unit and in the parts of
+the benchmarks that measure the graph and the server without model time
+(bench/graph.py, bench/fake_council.py); integration tests run the real
+embedded model and the real index.
 """
 
 from __future__ import annotations
@@ -107,6 +109,7 @@ class ScriptedChatModel(BaseChatModel):
     script: Any = default_script
     tool_calling: bool = False
     calls: list[dict[str, Any]] = Field(default_factory=list)
+    record: bool = True  # off for long benchmark runs, so `calls` does not grow
     delay_s: float = 0.0
 
     @property
@@ -122,7 +125,8 @@ class ScriptedChatModel(BaseChatModel):
     def _reply(self, messages: list[BaseMessage], **kwargs: Any) -> AIMessage:
         persona = persona_of(messages)
         tools = bool(kwargs.get("tools"))
-        self.calls.append({"persona": persona, "messages": list(messages), "tools": tools})
+        if self.record:
+            self.calls.append({"persona": persona, "messages": list(messages), "tools": tools})
         return self.script(persona, messages, tools)
 
     def _generate(
