@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TASK   ?= Draft an AI-compliance standard for a hospital triage chatbot in the EU.
 
-.PHONY: setup run test lint unit integration bench clean
+.PHONY: setup run test lint unit integration bench bench-models bench-retrieval bench-graph bench-server clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-models.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,10 @@ integration: setup
 test: lint
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q tests
 
-bench: setup
-	HF_HUB_OFFLINE=1 $(BIN)/python bench/models.py
+bench: bench-models bench-retrieval bench-graph bench-server
+
+bench-models bench-retrieval bench-graph bench-server: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/$(@:bench-%=%).py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

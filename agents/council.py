@@ -54,21 +54,24 @@ def persona_config(persona: str, **metadata: Any) -> RunnableConfig:
     return {"metadata": {"persona": persona, **metadata}, "tags": [f"persona:{persona}"], "run_name": persona}
 
 
-def passages_block(passages: Sequence[PassageDict]) -> str:
+def passages_block(passages: Sequence[PassageDict], language: str = "en") -> str:
     """Passages as delimited, quoted reference data (never as instructions)."""
     from tools import format_passages
 
     if not passages:
         return "(No reference passages were found for this task.)"
-    return format_passages([_clipped(p) for p in passages])
+    return format_passages([_clipped(p, language) for p in passages])
 
 
-def _clipped(p: PassageDict) -> Any:
+def _clipped(p: PassageDict, language: str) -> Any:
     from tools import Passage
 
-    # Prompts get the opening of each passage: prefill dominates a turn on CPU, and the
-    # report quotes the full passages anyway. The whole text stays in state.
-    text = p.get("text", "")
+    # Prompts get the gist of each passage: prefill dominates a turn on CPU, and the
+    # report quotes the passages itself; the whole text stays in state. The bilingual
+    # key-term line serves retrieval, not the reader, and a CJK character costs a
+    # token or more, so it goes, as does the Chinese summary of an English task.
+    drop = ("Key terms:",) if language == "zh" else ("Key terms:", "摘要：")
+    text = "\n".join(ln for ln in p.get("text", "").splitlines() if not ln.startswith(drop))
     if len(text) > PROMPT_PASSAGE_CHARS:
         text = text[:PROMPT_PASSAGE_CHARS].rsplit(" ", 1)[0] + " …"
     return Passage(
@@ -77,7 +80,7 @@ def _clipped(p: PassageDict) -> Any:
         locator=p.get("locator", ""),
         text=text,
         origin=p.get("origin", "corpus"),  # type: ignore[arg-type]
-        url=p.get("url"),
+        url=None,  # the references carry the URL; the model needs only the id
         score=p.get("score", 0.0),
     )
 
@@ -96,7 +99,7 @@ def expert_request(
             "expert_question.md",
             task=task,
             question=question or labels(language)["default_question"],
-            passages=passages_block(passages),
+            passages=passages_block(passages, language),
             language_instruction=labels(language)["language_instruction"],
             example_id=example_id(passages),
         )
@@ -171,7 +174,10 @@ def coordinator_request(
     )
     human = HumanMessage(
         render_prompt(
-            "coordinator_agentic.md", task=task, passages=passages_block(passages), max_rounds=max_rounds
+            "coordinator_agentic.md",
+            task=task,
+            passages=passages_block(passages, language),
+            max_rounds=max_rounds,
         )
     )
     return [system, human]
@@ -194,7 +200,7 @@ def synthesis_request(
             "synthesis.md",
             task=task,
             opinions=shown or lab["none"],
-            passages=passages_block(passages),
+            passages=passages_block(passages, language),
             language_instruction=lab["language_instruction"],
             headings="\n".join(section_headings(language)),
             example_id=example_id(passages),
