@@ -25,12 +25,14 @@ Example:
 
 from __future__ import annotations
 
+import atexit
 import errno
 import os
 import re
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -429,6 +431,29 @@ async def open_async_checkpointer(target: str | Path | None = None) -> AsyncIter
     else:
         async with _aopen_sqlite(resolved) as saver:
             yield saver
+
+
+_KEPT_OPEN = ExitStack()
+_KEPT: dict[str, BaseCheckpointSaver] = {}
+_KEPT_LOCK = threading.Lock()
+atexit.register(_KEPT_OPEN.close)
+
+
+def checkpointer_for(target: str | Path) -> BaseCheckpointSaver:
+    """A sync saver for `target` (SQLite path or ``postgresql://`` URL), open until the process exits.
+
+    For callers that hand `build_graph` a path or URL rather than a saver they
+    manage themselves. One saver per target per process. It serves `invoke`
+    and `stream`; for `ainvoke` pass a saver from `open_async_checkpointer`.
+
+    Raises:
+        CheckpointerError: As for `open_checkpointer`.
+    """
+    key = str(_resolve_target(target))
+    with _KEPT_LOCK:
+        if key not in _KEPT:
+            _KEPT[key] = _KEPT_OPEN.enter_context(open_checkpointer(target))
+        return _KEPT[key]
 
 
 # -- threads -------------------------------------------------------------------------

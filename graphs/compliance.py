@@ -17,6 +17,7 @@ Use it three ways:
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Literal
 
 from langchain_core.messages import (
@@ -49,6 +50,7 @@ from agents.language import detect_language
 from agents.personas import EXPERTS, expert_for_tool, load_persona
 from agents.remote import ask_remote_expert
 from agents.report import OpinionDict, PassageDict, build_report, labels
+from graphs.checkpointing import checkpointer_for
 from graphs.context import Context
 from graphs.nodes import add_async_node
 from graphs.state import ConsultTask, InputState, OutputState, ResearchTask, State
@@ -381,16 +383,23 @@ async def synthesize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
 
 def build_graph(
-    checkpointer: BaseCheckpointSaver | None = None,
+    checkpointer: BaseCheckpointSaver | str | Path | None = None,
     store: BaseStore | None = None,
 ) -> CompiledStateGraph[State, Context, InputState, OutputState]:
     """Compile the council graph with the caller's checkpointer (sync or async) and store.
 
     Args:
-        checkpointer: Where threads are kept; None for a stateless graph (or a
-            server that adds its own).
+        checkpointer: Where threads are kept: a saver (sync or async), or a SQLite
+            path or ``postgresql://`` URL, opened as a sync saver for the process's
+            lifetime (see `graphs.checkpointing.checkpointer_for`); None for a
+            stateless graph (or a server that adds its own).
         store: Optional long-term store, passed through to the nodes.
+
+    Raises:
+        CheckpointerError: A path or URL that cannot be opened (one line).
     """
+    if isinstance(checkpointer, str | Path):
+        checkpointer = checkpointer_for(checkpointer)
     builder = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=OutputState)
     for node in (retrieve, plan, coordinator, consult, research, synthesize):
         add_async_node(builder, node)

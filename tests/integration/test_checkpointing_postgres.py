@@ -218,3 +218,15 @@ def test_cli_lists_and_shows_the_council_thread(
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert COUNCIL_TASK in shown.stdout and COUNCIL_FOLLOW_UP in shown.stdout
     assert council_thread["second"]["report"].strip() in shown.stdout
+
+
+def test_build_graph_takes_a_postgres_url(postgres: PostgresServer) -> None:
+    # The URL form (no model run needed): a thread written through one graph is read by another.
+    config = cfg(f"url-{uuid.uuid4().hex[:8]}")
+    first = build_graph(checkpointer=postgres.url)
+    first.update_state(
+        config, {"messages": [HumanMessage("task"), AIMessage("report")]}, as_node="synthesize"
+    )
+    again = build_graph(checkpointer=postgres.url)
+    assert [m.text for m in again.get_state(config).values["messages"]] == ["task", "report"]
+    assert type(again.checkpointer).__name__ == "PostgresSaver"

@@ -273,3 +273,25 @@ async def test_malformed_messages_are_one_clear_error(monkeypatch, retriever, ba
     use_model(monkeypatch, ScriptedChatModel())
     with pytest.raises(ValueError, match="'messages' must be a list of messages"):
         await compliance.build_graph().ainvoke({"messages": bad}, context=ctx())
+
+
+def test_build_graph_takes_a_sqlite_path(monkeypatch, retriever, tmp_path) -> None:
+    use_model(monkeypatch, ScriptedChatModel())
+    db = tmp_path / "threads.sqlite"
+    config = {"configurable": {"thread_id": "p"}}
+    graph = compliance.build_graph(checkpointer=str(db))
+    out = graph.invoke({"messages": [HumanMessage("task")]}, config, context=ctx(mode="workflow"))
+    assert out["report"]
+    # Another graph on the same path sees the thread (and shares the one open saver).
+    again = compliance.build_graph(checkpointer=db)
+    assert again.checkpointer is graph.checkpointer
+    assert [m.type for m in again.get_state(config).values["messages"]] == ["human", "ai"]
+
+
+def test_build_graph_with_a_bad_path_is_one_clear_error(tmp_path) -> None:
+    from graphs.checkpointing import CheckpointerError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(CheckpointerError, match="cannot open thread database"):
+        compliance.build_graph(checkpointer=blocker / "threads.sqlite")
