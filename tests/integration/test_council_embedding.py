@@ -26,17 +26,21 @@ def context(tmp_path_factory: pytest.TempPathFactory) -> Context:
         max_new_tokens=EMBEDDED_TEST_MAX_NEW_TOKENS,
         index_dir=str(index),
         web_search=False,
+        retrieval_k=3,  # prompt prefill is most of a CPU turn; three passages show the flow
     )
 
 
 def test_sync_invoke_with_a_sync_sqlite_checkpointer(tmp_path: Path, context: Context) -> None:
     db = tmp_path / "app.sqlite"
     config = {"configurable": {"thread_id": "app-1"}}
-    with SqliteSaver(sqlite3.connect(db, check_same_thread=False)) as saver:
-        graph = build_graph(checkpointer=saver)
+    conn = sqlite3.connect(db, check_same_thread=False)
+    try:
+        graph = build_graph(checkpointer=SqliteSaver(conn))
         out = graph.invoke(
             {"messages": [HumanMessage("Rules for an AI hiring screener")]}, config, context=context
         )
+    finally:
+        conn.close()
     assert out["language"] == "en" and out["report"].startswith("# AI compliance standard")
     assert len(out["opinions"]) == 2 and out["sources"]
     # A fresh saver on the same file sees the turn: the caller's checkpointer really kept it.
