@@ -20,6 +20,8 @@ def cli_env(index_dir: Path, **extra: str) -> dict[str, str]:
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "COUNCIL_INDEX_DIR": str(index_dir),
+        # Three passages, not six: prompt prefill is most of a turn on a CPU, and three show the flow.
+        "COUNCIL_RETRIEVAL_K": "3",
     }
     env.pop("TAVILY_API_KEY", None)  # web search stays off: nothing leaves 127.0.0.1
     env.update(extra)
