@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import uuid
@@ -174,6 +175,9 @@ async def run_command(args: argparse.Namespace, ctx: Context, saver: BaseCheckpo
     pending = bool(state.next)
     if not task and not pending:
         raise UsageError("the task is empty: give it as an argument or on stdin with '-'")
+    if args.output and not Path(args.output).expanduser().parent.is_dir():
+        # Checked now, not after minutes of generation.
+        raise UsageError(f"--output: the folder of {args.output} does not exist")
 
     live = None if args.quiet or args.json else LivePrinter(sys.stderr)
     await _preload(ctx, quiet=live is None)
@@ -200,8 +204,6 @@ async def run_command(args: argparse.Namespace, ctx: Context, saver: BaseCheckpo
 
 async def _preload(ctx: Context, *, quiet: bool) -> None:
     """Load models and the index up front, with progress, rather than silently mid-run."""
-    import contextlib
-
     from tools import RetrievalSettings, get_retriever
 
     for spec in dict.fromkeys(ctx.persona_model(p) for p in PERSONA_MODEL_FIELDS):

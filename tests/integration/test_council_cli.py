@@ -74,6 +74,7 @@ def test_stdin_task_output_file_and_live_stream(tmp_path: Path, index_dir: Path)
         (["--mode", "chaos", "task"], "invalid choice"),
         (["--docs", "/no/such/dir", "task"], "/no/such/dir"),
         (["--model", "gpt/4", "task"], "gpt"),
+        (["--output", "/no/such/dir/report.md", "task"], "--output"),
     ],
 )
 def test_user_errors_are_one_line_and_a_nonzero_exit(
