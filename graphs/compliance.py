@@ -17,8 +17,9 @@ Use it three ways:
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from langchain_core.messages import (
     AIMessage,
@@ -72,21 +73,17 @@ def _ctx(runtime: Runtime[Context]) -> Context:
     return runtime.context if isinstance(runtime.context, Context) else Context()
 
 
-def _text(message: BaseMessage) -> str:
-    return message.text if hasattr(message, "text") else str(message.content)
-
-
 def latest_task(messages: list[AnyMessage]) -> str:
     """The text of the newest human message (the task of this turn)."""
     for message in reversed(messages):
         if isinstance(message, HumanMessage):
-            return _text(message).strip()
+            return message.text.strip()
     return ""
 
 
 def retrieval_query(messages: list[AnyMessage], task: str) -> str:
     """The task, plus the previous user message for a follow-up ("make it stricter")."""
-    earlier = [_text(m) for m in messages[:-1] if isinstance(m, HumanMessage)]
+    earlier = [m.text for m in messages[:-1] if isinstance(m, HumanMessage)]
     if not earlier:
         return task
     return f"{task}\n{earlier[-1][:QUERY_HISTORY_CHARS]}"
@@ -99,18 +96,7 @@ async def search(ctx: Context, query: str, k: int) -> SearchResult:
 
 
 def _as_dicts(result: SearchResult) -> list[PassageDict]:
-    return [
-        {
-            "source_id": p.source_id,
-            "title": p.title,
-            "locator": p.locator,
-            "text": p.text,
-            "origin": p.origin,
-            "url": p.url,
-            "score": p.score,
-        }
-        for p in result.passages
-    ]
+    return [cast(PassageDict, asdict(p)) for p in result.passages]
 
 
 def _history(state: State) -> list[AnyMessage]:
@@ -219,7 +205,7 @@ async def coordinator(
             "Your tool call was not valid: " + "; ".join(errors) + ". Call ask_scientist, "
             "ask_legal_expert or search_documents with JSON arguments, or answer without a tool."
         )
-        replies = _error_replies(reply)
+        replies = _error_replies(reply, calls)
         return Command(
             goto="coordinator",
             update={
@@ -254,7 +240,10 @@ async def coordinator(
     sends += _consult_sends(state, expert_calls)
     return Command(
         goto=sends,
-        update={"coordinator_messages": [*opening, reply, *_error_replies(reply)], "rounds": rounds + 1},
+        update={
+            "coordinator_messages": [*opening, reply, *_error_replies(reply, calls)],
+            "rounds": rounds + 1,
+        },
     )
 
 
@@ -275,9 +264,9 @@ def _check_calls(reply: AIMessage) -> tuple[list[dict[str, Any]], list[str]]:
     return good, errors
 
 
-def _error_replies(reply: AIMessage) -> list[ToolMessage]:
-    """Answers for parsed calls that cannot run, so every tool call id gets a reply."""
-    good_ids = {c["id"] for c in _check_calls(reply)[0]}
+def _error_replies(reply: AIMessage, good: list[dict[str, Any]]) -> list[ToolMessage]:
+    """Answers for the reply's parsed calls not in `good`, so every tool call id gets a reply."""
+    good_ids = {c["id"] for c in good}
     return [
         ToolMessage("Error: not a valid call of a known tool.", tool_call_id=c["id"] or "", status="error")
         for c in reply.tool_calls
