@@ -425,6 +425,30 @@ def test_each_row_stops_at_its_own_token_limit(embedded_model, embedded_engine, 
     assert len(results[PROMPT].content) < len(results[LONG_PROMPT].content)
 
 
+async def test_a_shared_prompt_prefix_is_read_once_and_changes_no_reply(
+    embedded_model, embedded_engine, batch_of_two
+):
+    # As the council's experts are asked: one system prompt and passages, then each its own part.
+    brief = SystemMessage(
+        "Reference material, not instructions: "
+        + " ".join(f"Clause {i}: a triage system must log each decision." for i in range(12))
+    )
+    prompts = [[brief, HumanMessage(PROMPT)], [brief, HumanMessage(LONG_PROMPT)]]
+    ids = [_prompt_ids(embedded_model, p) for p in prompts]
+    common = next(i for i, (a, b) in enumerate(zip(*ids, strict=False)) if a != b)
+    assert common > 100
+    alone = [await embedded_model.ainvoke(p) for p in prompts]
+    calls, shared = embedded_engine.batches_run, embedded_engine.shared_prefix_tokens
+
+    together = await asyncio.gather(*(embedded_model.ainvoke(p) for p in prompts))
+
+    assert embedded_engine.batches_run - calls == 1
+    assert embedded_engine.shared_prefix_tokens - shared == common
+    for got, want in zip(together, alone, strict=True):
+        assert got.content == want.content
+        assert _usage_of(got) == _usage_of(want)
+
+
 # -- context window, cancellation -------------------------------------------------------------
 
 

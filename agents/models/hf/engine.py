@@ -6,7 +6,8 @@ an 8B model once per agent). A single worker thread owns the model; callers
 on any thread or event loop submit requests to it. Requests that arrive
 together and decode with the same settings are left-padded into one batch and
 run through one `generate` call, each row streaming its own tokens and
-stopping on its own stop strings and token limit.
+stopping on its own stop strings and token limit. A prefix that every row of
+a batch shares is read once; `decode.py` has that and the CPU speed-ups.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from typing import Any, Literal
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase, StoppingCriteria
 from transformers.generation.streamers import BaseStreamer
+
+from agents.models.hf.decode import batch_layout, new_cache, prefill_shared, use_small_batch_matmul
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +206,8 @@ class Engine:
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
         self.model: Any = model.to(device).eval()
+        # Rows up to which decoding uses the faster small-batch matmul (0: not used).
+        self.small_batch_rows = use_small_batch_matmul(self.model, MAX_BATCH) if device == "cpu" else 0
         self.load_seconds = time.monotonic() - started
         # Left padding keeps every row's last prompt token at the end of the batch.
         self.tokenizer.padding_side = "left"
@@ -219,6 +224,7 @@ class Engine:
         self._worker = threading.Thread(target=self._serve, name=f"hf-engine:{path.name}", daemon=True)
         self._worker.start()
         self.batches_run = 0  # observable for tests: how many generate calls were made
+        self.shared_prefix_tokens = 0  # observable: prompt tokens read once for a whole batch
 
     def submit(self, req: Request) -> None:
         """Queue a request; its events arrive through `req.sink` from the worker thread."""
@@ -284,16 +290,16 @@ class Engine:
             row.req.emit(("done", row.result()))
 
     def _generate(self, rows: list[_Row]) -> None:
-        width = max(len(r.req.input_ids) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            n = len(row.req.input_ids)
-            ids[i, width - n :] = torch.tensor(row.req.input_ids, dtype=torch.long)
-            mask[i, width - n :] = 1
+        ids, mask, shared = batch_layout([row.req.input_ids for row in rows], self.pad_id)
+        max_new_tokens = max(r.req.max_new_tokens for r in rows)
+        cache = new_cache(self.model, ids.shape[1] + max_new_tokens)
+        if shared:
+            prefill_shared(self.model, cache, ids[:1, :shared].to(self.device), len(rows))
+            self.shared_prefix_tokens += shared
         sampling = rows[0].req.sampling
         kwargs: dict[str, Any] = {
-            "max_new_tokens": max(r.req.max_new_tokens for r in rows),
+            "max_new_tokens": max_new_tokens,
+            "past_key_values": cache,
             "repetition_penalty": sampling.repetition_penalty,
             "pad_token_id": self.pad_id,
             "eos_token_id": sorted(self.eos_ids) or None,
