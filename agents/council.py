@@ -19,7 +19,7 @@ from agents.history import fit_history
 from agents.models import load_chat_model
 from agents.personas import EXPERTS, load_persona
 from agents.report import OpinionDict, PassageDict, labels, section_headings
-from prompts import render_prompt
+from prompts import load_prompt, render_prompt
 
 #: Characters of each passage put in a prompt (about 150 tokens).
 PROMPT_PASSAGE_CHARS = 600
@@ -106,15 +106,15 @@ def expert_request(
     )
 
 
-async def expert_reply(
+def expert_prompt(
     persona: str,
     messages: Sequence[BaseMessage],
     model: BaseChatModel,
     *,
     num_ctx: int | None,
     max_new_tokens: int,
-) -> AIMessage:
-    """Expert `persona` answers the last message of `messages`, seeing what fits of the rest.
+) -> list[BaseMessage]:
+    """What expert `persona` is sent to answer the last of `messages`, with what fits of the rest.
 
     Args:
         persona: An expert's name (``scientist``, ``legal_expert``).
@@ -125,13 +125,35 @@ async def expert_reply(
     """
     if not messages:
         raise ValueError(f"{persona}: nothing to answer")
-    system = SystemMessage(load_persona(persona).seed_memory)
-    request = messages[-1]
+    # Everything the experts share comes first and the persona last, nearest the
+    # answer: the hf engine then reads the shared prefix (system prompt, history,
+    # task, passages) once for all experts of a batch instead of once each.
+    system = SystemMessage(load_prompt("expert_system.md").strip())
+    request = with_role(messages[-1], persona)
     history = fit_history(
         model, messages[:-1], [system, request], num_ctx=num_ctx, max_new_tokens=max_new_tokens
     )
-    reply = await model.ainvoke([system, *history, request], config=persona_config(persona))
+    return [system, *history, request]
+
+
+async def expert_reply(
+    persona: str,
+    messages: Sequence[BaseMessage],
+    model: BaseChatModel,
+    *,
+    num_ctx: int | None,
+    max_new_tokens: int,
+) -> AIMessage:
+    """Expert `persona` answers the last message of `messages` (arguments as `expert_prompt`)."""
+    prompt = expert_prompt(persona, messages, model, num_ctx=num_ctx, max_new_tokens=max_new_tokens)
+    reply = await model.ainvoke(prompt, config=persona_config(persona))
     return AIMessage(content=reply.text, name=persona, response_metadata=reply.response_metadata)
+
+
+def with_role(request: BaseMessage, persona: str) -> HumanMessage:
+    """The request to an expert with its role (the persona's seed memory) appended."""
+    role = render_prompt("expert_role.md", seed_memory=load_persona(persona).seed_memory)
+    return HumanMessage(f"{request.text.rstrip()}\n\n{role.strip()}")
 
 
 def opinion(persona: str, question: str, answer: str, model_spec: str) -> OpinionDict:

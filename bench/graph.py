@@ -42,10 +42,13 @@ the user's):
   in ``real_turn.phases_s``) is a cross-check. The paired and best-of ratios
   sit beside the ratio of medians; ``expert_phase_generate_calls`` shows the
   parallel pair ran as one batched ``generate`` call.
+  ``expert_shared_prefix_tokens`` is how much of the two prompts the engine
+  read once for both: the experts' prompts put the shared system prompt, task
+  and passages first and each persona last (`agents.council.expert_prompt`).
   With ``--prefill`` the rounds also time both ways with 1-token replies:
   ``prefill_parallel_vs_sequential`` and ``prefill_share_of_sequential`` tell
-  how much of the phase is prompt reading, which batching cannot make cheaper
-  on a CPU that a single request already keeps busy.
+  how much of the phase is prompt reading, which on a CPU that one request
+  already keeps busy only the shared prefix makes cheaper.
 - ``peak_rss_mb``: the peak resident memory (``VmHWM``) of the child process
   that loaded the model and the retriever and ran the real turn, so the fake
   runs and the parent's own model do not count. ``ru_maxrss`` is reported
@@ -329,10 +332,8 @@ async def measure_phase(
         ctx: The run settings.
         prefill: Also time both ways with one new token per reply (prompt reading only).
     """
-    from langchain_core.messages import SystemMessage
-
-    from agents.council import amodel_for, expert_request
-    from agents.personas import EXPERTS, load_persona
+    from agents.council import amodel_for, expert_prompt, expert_request
+    from agents.personas import EXPERTS
     from agents.report import labels
 
     # The workflow's question, as `graphs.compliance` puts it to every expert.
@@ -345,7 +346,9 @@ async def measure_phase(
     }
     engine: Any = model.engine()  # type: ignore[attr-defined]
     prompt_tokens = {
-        p: model.get_num_tokens_from_messages([SystemMessage(load_persona(p).seed_memory), requests[p]])
+        p: model.get_num_tokens_from_messages(
+            expert_prompt(p, [requests[p]], model, num_ctx=ctx.num_ctx, max_new_tokens=ctx.max_new_tokens)
+        )
         for p in EXPERTS
     }
     variants: dict[str, tuple[BaseChatModel, bool]] = {
@@ -358,14 +361,16 @@ async def measure_phase(
         variants.update(prefill_parallel=(short, True), prefill_sequential=(short, False))
     times: dict[str, list[float]] = {name: [] for name in variants}
     calls: dict[str, list[int]] = {name: [] for name in variants}
+    shared: dict[str, list[int]] = {name: [] for name in variants}
     texts: dict[str, list[list[str]]] = {name: [] for name in variants}
     names = list(variants)
     for rep in range(PHASE_REPS):
         for name in names if rep % 2 == 0 else reversed(names):
             which, parallel = variants[name]
-            before = engine.batches_run
+            before, before_shared = engine.batches_run, engine.shared_prefix_tokens
             took, replies = await expert_phase(which, requests, ctx, parallel)
             calls[name].append(engine.batches_run - before)
+            shared[name].append(engine.shared_prefix_tokens - before_shared)
             times[name].append(took)
             texts[name].append([r.text for r in replies])
         log(f"  round {rep + 1}: " + ", ".join(f"{n} {times[n][-1]:.1f}s" for n in names))
@@ -386,6 +391,8 @@ async def measure_phase(
         "expert_phase_median_s": {name: round(t, 3) for name, t in med.items()},
         "expert_phase_generate_calls": calls,
         "expert_prompt_tokens": prompt_tokens,
+        # Prompt tokens the parallel pair read once for both (the shared system prompt, task, passages).
+        "expert_shared_prefix_tokens": shared["parallel"][0],
         "expert_reply_tokens": dict(zip(EXPERTS, reply_tokens, strict=True)),
         # Greedy decoding: equal replies both ways mean both sides did the same work.
         "parallel_replies_match_sequential": texts["parallel"] == texts["sequential"],

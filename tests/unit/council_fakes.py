@@ -15,7 +15,7 @@ from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, SystemMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
 
@@ -75,11 +75,11 @@ class FakeRetriever:
 
 
 def persona_of(messages: Sequence[BaseMessage]) -> str:
-    """Which persona a prompt is for, from its system message."""
-    system = next((m.text for m in messages if isinstance(m, SystemMessage)), "")
-    if "You are the computer scientist" in system:
+    """Which persona a prompt is for: experts get their role at the end of the last message."""
+    last = messages[-1].text if messages else ""
+    if "You are the computer scientist" in last:
         return "scientist"
-    if "You are the legal expert" in system:
+    if "You are the legal expert" in last:
         return "legal_expert"
     return "coordinator"
 
