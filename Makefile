@@ -31,7 +31,7 @@ integration: setup
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q tests/integration
 
 test: lint
-	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -rs tests
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -rs --durations=15 tests
 
 bench: bench-models bench-retrieval bench-graph bench-server
 
