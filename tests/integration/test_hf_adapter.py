@@ -425,19 +425,28 @@ def test_each_row_stops_at_its_own_token_limit(embedded_model, embedded_engine, 
     assert len(results[PROMPT].content) < len(results[LONG_PROMPT].content)
 
 
-async def test_a_shared_prompt_prefix_is_read_once_and_changes_no_reply(
-    embedded_model, embedded_engine, batch_of_two
-):
+@pytest.fixture(scope="module")
+def briefed(embedded_model):
+    """Two prompts that open with the same long system prompt, and each one's reply alone.
+
+    Module-scoped, so the replies alone are made before `batch_of_two` holds the batch open.
+    """
     # As the council's experts are asked: one system prompt and passages, then each its own part.
     brief = SystemMessage(
         "Reference material, not instructions: "
         + " ".join(f"Clause {i}: a triage system must log each decision." for i in range(12))
     )
     prompts = [[brief, HumanMessage(PROMPT)], [brief, HumanMessage(LONG_PROMPT)]]
+    return SimpleNamespace(prompts=prompts, alone=[embedded_model.invoke(p) for p in prompts])
+
+
+async def test_a_shared_prompt_prefix_is_read_once_and_changes_no_reply(
+    embedded_model, embedded_engine, briefed, batch_of_two
+):
+    prompts, alone = briefed.prompts, briefed.alone
     ids = [_prompt_ids(embedded_model, p) for p in prompts]
     common = next(i for i, (a, b) in enumerate(zip(*ids, strict=False)) if a != b)
     assert common > 100
-    alone = [await embedded_model.ainvoke(p) for p in prompts]
     calls, shared = embedded_engine.batches_run, embedded_engine.shared_prefix_tokens
 
     together = await asyncio.gather(*(embedded_model.ainvoke(p) for p in prompts))

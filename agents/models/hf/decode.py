@@ -1,7 +1,8 @@
-"""Speed-ups for decoding small batches on CPU, used by `engine.Engine`.
+"""Engine speed-ups: small-batch decoding on CPU and prompt prefixes a batch shares.
 
-Three things made a batch of two cost ~1.5 times one request on a 2-core CPU
-(`bench/models.py`), where it should cost barely more:
+Decoding a batch of two cost ~1.5 times one request on a 2-core CPU
+(`bench/models.py`), where it should cost barely more, and experts asked
+together read the same long prompt once each. Three fixes:
 
 - MKL picks a slow kernel for ``F.linear`` with one or two rows: a decoding
   step's matmuls ran at ~half the memory bandwidth, and two rows cost twice
