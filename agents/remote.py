@@ -19,9 +19,26 @@ from langgraph.pregel.remote import RemoteException, RemoteGraph
 
 from agents.models.errors import ModelUnavailableError
 
+#: Seconds to open a connection to the experts server. The SDK retries a refused
+#: connection for ~8 s; a probe with one attempt reports it at once.
+CONNECT_TIMEOUT_S = 3.0
+
 
 class ExpertsUnavailableError(ModelUnavailableError):
     """The experts server is down, unreachable, too slow, or answered with an error."""
+
+
+def _unreachable(url: str) -> str:
+    return f"cannot reach the experts server at {url}: is `langgraph dev` (or a LangGraph Server) running?"
+
+
+async def _probe(url: str, timeout_s: float) -> None:
+    """Fail fast when nothing answers at `url`; any HTTP answer at all will do."""
+    try:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=CONNECT_TIMEOUT_S)) as client:
+            await client.get(f"{url.rstrip('/')}/ok")
+    except httpx.TransportError:
+        raise ExpertsUnavailableError(_unreachable(url)) from None
 
 
 async def ask_remote_expert(
@@ -47,6 +64,7 @@ async def ask_remote_expert(
     remote = RemoteGraph(persona, url=url)
     payload = {"messages": convert_to_openai_messages(list(messages))}
     remote_context = {"model": context.persona_model(persona), **context.model_options()}
+    await _probe(url, timeout_s)
     try:
         result = await asyncio.wait_for(remote.ainvoke(payload, context=remote_context), timeout_s)
     except TimeoutError:
@@ -55,9 +73,7 @@ async def ask_remote_expert(
             "(raise experts_timeout_s / COUNCIL_EXPERTS_TIMEOUT_S)"
         ) from None
     except httpx.ConnectError:
-        raise ExpertsUnavailableError(
-            f"cannot reach the experts server at {url}: is `langgraph dev` (or a LangGraph Server) running?"
-        ) from None
+        raise ExpertsUnavailableError(_unreachable(url)) from None
     except RemoteException as exc:
         # The expert graph ran there and failed (a model error on that host, say).
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

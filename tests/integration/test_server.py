@@ -243,8 +243,27 @@ async def test_dead_experts_server_fails_the_run_fast_with_one_line(
     assert error["message"] == (
         f"cannot reach the experts server at {dead}: is `langgraph dev` (or a LangGraph Server) running?"
     )
-    # A refused connection ends the run: not the 300 s timeout (the SDK retries the connect ~8 s).
+    # A refused connection ends the run at once (agents.remote probes before the SDK, which
+    # would retry the connect for ~8 s), not after the 300 s timeout.
     assert elapsed < 60, elapsed
+
+
+async def test_a_refused_connection_is_reported_before_the_sdk_is_called(monkeypatch) -> None:
+    from langchain_core.messages import HumanMessage
+    from langgraph.pregel.remote import RemoteGraph
+
+    from agents.remote import ExpertsUnavailableError, ask_remote_expert
+    from graphs.context import Context
+
+    dead = f"http://127.0.0.1:{free_port()}"
+
+    async def sdk_call(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the probe should have failed first")
+
+    monkeypatch.setattr(RemoteGraph, "ainvoke", sdk_call)
+    expected = re.escape(f"cannot reach the experts server at {dead}")
+    with pytest.raises(ExpertsUnavailableError, match=expected):
+        await ask_remote_expert(dead, "scientist", [HumanMessage("A DPIA?")], Context(), timeout_s=30)
 
 
 async def test_council_consults_the_experts_on_a_second_server(
