@@ -6,9 +6,10 @@ row's events are what its caller would receive.
 
 import threading
 
+import pytest
 import torch
 
-from agents.models.hf.engine import Request, Result, Sampling, _BatchStreamer, _Row, _RowsDone
+from agents.models.hf.engine import Engine, Request, Result, Sampling, _BatchStreamer, _Row, _RowsDone
 
 GREEDY = Sampling(temperature=0.0, top_p=1.0, repetition_penalty=1.1, seed=None)
 EOS = 0
@@ -330,3 +331,13 @@ def test_request_cancel_flag_is_per_request():
     second = Request(input_ids=[1], sampling=GREEDY, max_new_tokens=5, stop=(), sink=lambda e: None)
     first.cancelled.set()
     assert isinstance(second.cancelled, threading.Event) and not second.cancelled.is_set()
+
+
+def test_a_model_that_fails_to_load_raises_in_the_caller_and_leaves_no_worker(tmp_path):
+    before = {t.name for t in threading.enumerate()}
+    with pytest.raises((OSError, ValueError)):
+        Engine(tmp_path, "cpu", torch.float32)  # an empty folder: no tokenizer, no weights
+    for thread in threading.enumerate():
+        if thread.name not in before and thread.name.startswith("hf-engine:"):
+            thread.join(timeout=5)
+            assert not thread.is_alive()

@@ -202,12 +202,42 @@ class Engine:
         self.path = path
         self.device = device
         self.dtype = dtype
+        self._queue: queue.Queue[Request] = queue.Queue()
+        # The batch being collected or generated, and whether the worker is inside one:
+        # `stop` cancels the one and waits out the other.
+        self._current: list[Request] = []
+        self._busy = threading.Event()
+        # The worker thread loads the model as well as running it: torch work on a
+        # second thread gives OpenMP a second thread team, and with more OpenMP
+        # threads than cores libgomp stops spin-waiting between parallel regions,
+        # which made every decoding step ~1.6x slower on 2 cores (see the README).
+        loaded: queue.Queue[BaseException | None] = queue.Queue()
+        self._worker = threading.Thread(
+            target=self._load_and_serve, args=(loaded,), name=f"hf-engine:{path.name}", daemon=True
+        )
+        self._worker.start()
+        error = loaded.get()
+        if error is not None:
+            raise error
+        self.batches_run = 0  # observable for tests: how many generate calls were made
+        self.shared_prefix_tokens = 0  # observable: prompt tokens read once for a whole batch
+
+    def _load_and_serve(self, loaded: queue.Queue[BaseException | None]) -> None:
+        try:
+            self._load()
+        except BaseException as exc:  # reported to the caller of Engine()
+            loaded.put(exc)
+            return
+        loaded.put(None)
+        self._serve()
+
+    def _load(self) -> None:
         started = time.monotonic()
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-        self.model: Any = model.to(device).eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        model: Any = AutoModelForCausalLM.from_pretrained(self.path, dtype=self.dtype)
+        self.model: Any = model.to(self.device).eval()
         # Rows up to which decoding uses the faster small-batch matmul (0: not used).
-        self.small_batch_rows = use_small_batch_matmul(self.model, MAX_BATCH) if device == "cpu" else 0
+        self.small_batch_rows = use_small_batch_matmul(self.model, MAX_BATCH) if self.device == "cpu" else 0
         self.load_seconds = time.monotonic() - started
         # Left padding keeps every row's last prompt token at the end of the batch.
         self.tokenizer.padding_side = "left"
@@ -216,15 +246,6 @@ class Engine:
             self.pad_id = self.tokenizer.eos_token_id
         self.eos_ids = _eos_ids(self.model, self.tokenizer)
         self.context_window = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
-        self._queue: queue.Queue[Request] = queue.Queue()
-        # The batch being collected or generated, and whether the worker is inside one:
-        # `stop` cancels the one and waits out the other.
-        self._current: list[Request] = []
-        self._busy = threading.Event()
-        self._worker = threading.Thread(target=self._serve, name=f"hf-engine:{path.name}", daemon=True)
-        self._worker.start()
-        self.batches_run = 0  # observable for tests: how many generate calls were made
-        self.shared_prefix_tokens = 0  # observable: prompt tokens read once for a whole batch
 
     def submit(self, req: Request) -> None:
         """Queue a request; its events arrive through `req.sink` from the worker thread."""
