@@ -83,6 +83,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere; tests/ is not an installed package
     sys.path.insert(0, str(ROOT))
 
+from bench.common import finish, log, quiet_transformers  # noqa: E402
+
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
     from langchain_core.messages import AIMessage, HumanMessage
@@ -101,20 +103,6 @@ FAKE_TURNS = 4
 PHASE_REPS = 3
 #: Environment that would point the bench at the user's own documents or vector server.
 USER_DATA_ENV = ("COUNCIL_DOCS_DIR", "COUNCIL_CHROMA_URL", "COUNCIL_EXPERTS_URL", "COUNCIL_DB")
-
-_T0 = time.monotonic()
-
-
-def log(msg: str) -> None:
-    """A progress line on stderr, stamped with seconds since start."""
-    print(f"[bench {time.monotonic() - _T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
-
-def quiet_transformers() -> None:
-    """Hide transformers' per-load progress bars (they drown the progress lines)."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
 
 
 def bench_context(index_dir: Path, max_new_tokens: int) -> Context:
@@ -491,22 +479,6 @@ TARGETS: dict[str, tuple[str, float | None]] = {
 }
 
 
-def print_table(result: dict[str, Any]) -> None:
-    """Figure / value / target / pass, on stderr."""
-    print(f"\n{'figure':<32} {'value':>9}  {'target':<8} result", file=sys.stderr)
-    for name, (op, target) in TARGETS.items():
-        if name not in result:
-            continue
-        value = result[name]
-        if target is None:
-            verdict, shown = "-", "report"
-        else:
-            ok = value >= target if op == ">=" else value <= target
-            verdict, shown = ("pass" if ok else "FAIL"), f"{op} {target:g}"
-        print(f"{name:<32} {value:9.3f}  {shown:<8} {verdict}", file=sys.stderr)
-    print(file=sys.stderr, flush=True)
-
-
 async def run_all(tmp: Path, max_new_tokens: int, prefill: bool) -> dict[str, Any]:
     """Every figure: the fake turns here, the real turn in a child, then the expert phase here.
 
@@ -584,11 +556,7 @@ def main(argv: list[str] | None = None) -> int:
         result = asyncio.run(run_all(tmp, args.max_new_tokens, args.prefill))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    result["load_avg_end"] = os.getloadavg()
-    result["total_s"] = time.monotonic() - _T0
-    print_table(result)
-    print(json.dumps(result), flush=True)
-    return 0
+    return finish(result, TARGETS)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,12 @@ from typing import TYPE_CHECKING, Any
 import psutil
 import torch
 
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import finish, log, quiet_transformers  # noqa: E402
+
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
 
@@ -80,21 +86,6 @@ PERSONAS: tuple[dict[str, Any], ...] = (
     {"temperature": 0.7, "seed": 1},
     {"temperature": 1.0, "top_p": 0.9, "seed": 2},
 )
-
-_T0 = time.monotonic()
-
-
-def log(msg: str) -> None:
-    """A progress line on stderr, stamped with seconds since start."""
-    print(f"[bench {time.monotonic() - _T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
-
-def quiet_transformers() -> None:
-    """Hide transformers' per-load progress bars (they drown the progress lines)."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-
 
 # -- cached load ----------------------------------------------------------------
 
@@ -368,20 +359,6 @@ TARGETS: dict[str, tuple[str, float | None]] = {
 }
 
 
-def print_table(result: dict[str, Any]) -> None:
-    """Figure / value / target / pass, on stderr."""
-    print(f"\n{'figure':<28} {'value':>8}  {'target':<8} result", file=sys.stderr)
-    for name, (op, target) in TARGETS.items():
-        value = result[name]
-        if target is None:
-            verdict, shown = "-", "report"
-        else:
-            ok = value >= target if op == ">=" else value <= target
-            verdict, shown = ("pass" if ok else "FAIL"), f"{op} {target:g}"
-        print(f"{name:<28} {value:8.3f}  {shown:<8} {verdict}", file=sys.stderr)
-    print(file=sys.stderr, flush=True)
-
-
 def run_all() -> dict[str, Any]:
     """Every figure, in one process (RSS in a child)."""
     result: dict[str, Any] = {"torch_threads": torch.get_num_threads(), "load_avg_start": os.getloadavg()}
@@ -430,11 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run_all()
     finally:
         shutil.rmtree(cache, ignore_errors=True)
-    result["load_avg_end"] = os.getloadavg()
-    result["total_s"] = time.monotonic() - _T0
-    print_table(result)
-    print(json.dumps(result), flush=True)
-    return 0
+    return finish(result, TARGETS)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
+from bench.common import log, quiet_transformers  # noqa: E402
 from tools.retrieval.retriever import Retriever, reset_retrievers  # noqa: E402
 from tools.retrieval.settings import RetrievalSettings  # noqa: E402
 
@@ -51,20 +52,6 @@ K = 3
 PARAGRAPHS_PER_FILE = 20
 #: Timed searches over the 5,000-chunk index, after warm-up.
 TIMED_QUERIES = 200
-
-_T0 = time.monotonic()
-
-
-def log(msg: str) -> None:
-    """A progress line on stderr, stamped with seconds since start."""
-    print(f"[bench {time.monotonic() - _T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
-
-def quiet_transformers() -> None:
-    """Hide transformers' load progress bars (they drown the progress lines)."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
 
 
 def load_queries(path: Path = QUERIES) -> list[dict[str, Any]]:
