@@ -18,13 +18,18 @@ from langchain_core.runnables import RunnableConfig
 from agents.history import fit_history
 from agents.models import load_chat_model
 from agents.personas import EXPERTS, load_persona
-from agents.report import OpinionDict, PassageDict, labels, section_headings
-from prompts import load_prompt, render_prompt
+from agents.report import clip, labels
+from agents.standard.requirements import fact_labels, value_label
+from agents.standard.types import FactDict, OpinionDict, PassageDict, RequirementDict
+from prompts import load_json, load_prompt, render_prompt
 
 #: Characters of each passage put in a prompt (about 150 tokens).
 PROMPT_PASSAGE_CHARS = 600
 #: Source id shown in prompts as the citation example when no passage was retrieved.
 EXAMPLE_ID = "eu-ai-act:art-14"
+#: Requirements shown to a model, and characters of each: enough to tailor, bounded for CPU prefill.
+PROMPT_REQUIREMENTS = 40
+PROMPT_REQUIREMENT_CHARS = 200
 
 
 def model_for(spec: str, options: Mapping[str, Any]) -> BaseChatModel:
@@ -85,23 +90,69 @@ def _clipped(p: PassageDict, language: str) -> Any:
     )
 
 
-def example_id(passages: Sequence[PassageDict]) -> str:
+def example_id(passages: Sequence[PassageDict], requirements: Sequence[RequirementDict] = ()) -> str:
     """A real source id to show as the citation example."""
+    if requirements:
+        return requirements[0]["passage"]
     return passages[0]["source_id"] if passages else EXAMPLE_ID
 
 
+def facts_block(facts: Mapping[str, FactDict], language: str) -> str:
+    """The applicability facts as short lines for a prompt."""
+    names = fact_labels(language)["keys"]
+    none = fact_labels(language)["none"]
+    lines = []
+    for key, f in facts.items():
+        value = f["value"]
+        shown = (
+            ", ".join(value_label(key, v, language) for v in value) or none
+            if isinstance(value, list)
+            else value_label(key, value, language)
+        )
+        lines.append(f"- {names.get(key, key)}: {shown}")
+    return "\n".join(lines) or none
+
+
+def requirements_block(requirements: Sequence[RequirementDict], language: str) -> str:
+    """The numbered requirements as one line each, for a prompt."""
+    if not requirements:
+        return labels(language)["none"]
+    shown = [
+        f"{r['number']} [{r['passage']}] {clip(r['statement'], PROMPT_REQUIREMENT_CHARS)}"
+        for r in requirements[:PROMPT_REQUIREMENTS]
+    ]
+    return "\n".join(shown)
+
+
+def default_question(persona: str, language: str) -> str:
+    """What the fixed workflow asks expert `persona`."""
+    table: dict[str, dict[str, str]] = load_json("expert_questions.json")
+    by_persona = table.get(language, table["en"])
+    return by_persona.get(persona) or labels(language)["default_question"]
+
+
 def expert_request(
-    persona: str, *, question: str, task: str, language: str, passages: Sequence[PassageDict]
+    *,
+    question: str,
+    task: str,
+    language: str,
+    passages: Sequence[PassageDict],
+    facts: Mapping[str, FactDict] | None = None,
+    requirements: Sequence[RequirementDict] = (),
 ) -> HumanMessage:
-    """The message that asks expert `persona` its question, with the passages."""
+    """The message that asks an expert its question, with the facts, requirements and passages."""
+    example_number = requirements[0]["number"] if requirements else "1.1"
     return HumanMessage(
         render_prompt(
             "expert_question.md",
             task=task,
+            facts=facts_block(facts or {}, language),
+            requirements=requirements_block(requirements, language),
             question=question or labels(language)["default_question"],
             passages=passages_block(passages, language),
             language_instruction=labels(language)["language_instruction"],
-            example_id=example_id(passages),
+            example_id=example_id(passages, requirements),
+            example_number=example_number,
         )
     )
 
@@ -188,7 +239,12 @@ def expert_tools() -> list[dict[str, Any]]:
 
 
 def coordinator_request(
-    *, task: str, passages: Sequence[PassageDict], max_rounds: int, language: str
+    *,
+    task: str,
+    passages: Sequence[PassageDict],
+    max_rounds: int,
+    language: str,
+    requirements: Sequence[RequirementDict] = (),
 ) -> list[BaseMessage]:
     """The coordinator's opening messages in agentic mode."""
     system = SystemMessage(
@@ -198,6 +254,7 @@ def coordinator_request(
         render_prompt(
             "coordinator_agentic.md",
             task=task,
+            requirements=requirements_block(requirements, language),
             passages=passages_block(passages, language),
             max_rounds=max_rounds,
         )
@@ -209,10 +266,11 @@ def synthesis_request(
     *,
     task: str,
     language: str,
-    passages: Sequence[PassageDict],
+    facts: Mapping[str, FactDict],
+    requirements: Sequence[RequirementDict],
     opinions: Sequence[OpinionDict],
 ) -> HumanMessage:
-    """The message asking the coordinator for the standard's sections."""
+    """The message asking the coordinator for the standard's overview."""
     lab = labels(language)
     shown = "\n\n".join(
         f"### {load_persona(o['persona']).display(language)}\n{o['answer'] or lab['none']}" for o in opinions
@@ -221,10 +279,9 @@ def synthesis_request(
         render_prompt(
             "synthesis.md",
             task=task,
+            facts=facts_block(facts, language),
+            requirements=requirements_block(requirements, language),
             opinions=shown or lab["none"],
-            passages=passages_block(passages, language),
             language_instruction=lab["language_instruction"],
-            headings="\n".join(section_headings(language)),
-            example_id=example_id(passages),
         )
     )

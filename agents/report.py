@@ -1,63 +1,36 @@
-"""Assemble the council's report: sourced statements, checked synthesis, references.
+"""Assemble the standard as Markdown: assumptions, numbered requirements, the council's gated prose.
 
-The report is built so that it stays honest on any model (see DESIGN.md,
-"Grounded first"): every section opens with statements restated from the
-retrieved passages that bear on it, each with its source id; the council's
-own prose follows, visibly separate, with its citations checked against what
-was retrieved and any law, article or clause it names that no passage
-supports flagged as unverified.
+The substance comes from the facts and the obligation catalogue, so the
+standard is right on any model (DESIGN.md, "Grounded first"): every
+requirement names its instrument and article, cites its passage and says
+why it applies. Model prose — the coordinator's overview and the experts'
+points — passes the quality gate (`agents.standard.gate`) line by line; what
+passes is added, marked as the council's, under the requirement it names or
+the section it fits; what fails stays in the appendix with the reason.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from typing_extensions import TypedDict
-
+from agents.standard.citations import unique
+from agents.standard.gate import REQUIREMENT_REF, GateResult, gate, normalise
+from agents.standard.requirements import REPORT_SECTIONS, fact_labels, value_label
+from agents.standard.types import ChangeDict, FactDict, OpinionDict, PassageDict, RequirementDict
 from prompts import load_json
+from tools.catalogue import FACT_KEYS, Instrument, load_catalogue
+from tools.catalogue.schema import passage_titles_zh
 
-#: Report sections in order; the last two are built here, not by the model.
-SECTIONS: tuple[str, ...] = (
-    "scope",
-    "risk",
-    "technical",
-    "legal",
-    "oversight",
-    "testing",
-    "incident",
-    "open_questions",
-    "references",
-)
-#: Sections the model writes synthesis for.
-WRITTEN_SECTIONS: tuple[str, ...] = SECTIONS[:-1]
-#: Sourced statements shown per section, so one broad passage set cannot swamp a section.
-MAX_SOURCED_PER_SECTION = 4
-#: Where a passage that matches no section's keywords goes (the notes are legal instruments).
-DEFAULT_SECTION = "legal"
-
-
-class PassageDict(TypedDict, total=False):
-    """A retrieved passage as stored in graph state (plain data, JSON-safe)."""
-
-    source_id: str
-    title: str
-    locator: str
-    text: str
-    origin: str
-    url: str | None
-    score: float
-
-
-class OpinionDict(TypedDict):
-    """One expert's answer in graph state."""
-
-    persona: str
-    question: str
-    answer: str
-    model: str
+#: The report's numbered sections: the requirement sections, then open questions and references.
+SECTIONS: tuple[str, ...] = (*REPORT_SECTIONS, "open_questions", "references")
+#: Where an expert's unattached points go when no section's keywords fit them.
+_HOME = {"scientist": "technical", "legal_expert": "governance"}
+#: Characters of the task shown in the title and the scope statement.
+TITLE_CHARS = 120
 
 
 def labels(language: str) -> dict[str, Any]:
@@ -66,208 +39,15 @@ def labels(language: str) -> dict[str, Any]:
     return table.get(language, table["en"])
 
 
-def section_headings(language: str) -> list[str]:
-    """The written sections' headings in `language`, numbered as in the report."""
-    names = labels(language)["sections"]
-    return [f"## {i}. {names[key]}" for i, key in enumerate(WRITTEN_SECTIONS, 1)]
-
-
-# -- sourced statements ------------------------------------------------------------
-
-# A sentence ends at . ! ? (or their CJK forms) followed by space, but not after the
-# abbreviations legal text is full of ("Art. 6", "Arts. 9-15", "e.g. a", "No. 3").
-_SENTENCE_END = re.compile(
-    r"(?<![Aa]rt\.)(?<![Aa]rts\.)(?<!e\.g\.)(?<!i\.e\.)(?<!No\.)(?<!para\.)(?<!cf\.)(?<=[.!?。！？])\s+"
-)
-#: A statement shorter than this takes the next sentence too.
-_MIN_STATEMENT = 140
-
-
-def sourced_statement(passage: PassageDict, language: str, limit: int = 320) -> str:
-    """What `passage` says, briefly: its Chinese summary for a Chinese report, else its opening."""
-    lines = [ln.strip() for ln in passage.get("text", "").splitlines() if ln.strip()]
-    summary = next((ln.split("：", 1)[1].strip() for ln in lines if ln.startswith("摘要：")), "")
-    if language == "zh" and summary:
-        return _clip(summary, limit)
-    body = " ".join(ln for ln in lines if not ln.startswith(("Key terms:", "摘要：")))
-    out = ""
-    for sentence in _SENTENCE_END.split(body):
-        if out and (len(out) >= _MIN_STATEMENT or len(out) + len(sentence) > limit):
-            break
-        out = f"{out} {sentence}".strip()
-    return _clip(out or body, limit)
-
-
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
+    """`text` on one line, cut at `limit` characters."""
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def assign_sections(passages: Sequence[PassageDict]) -> dict[str, list[PassageDict]]:
-    """Group passages under the sections whose keywords they match best.
-
-    A passage goes to its best-scoring section, and also to a runner-up that
-    scores nearly as well, so an article on logging and oversight shows in both.
-    """
-    keywords: dict[str, list[str]] = {
-        k: v for k, v in load_json("section_keywords.json").items() if not k.startswith("_")
-    }
-    out: dict[str, list[PassageDict]] = {key: [] for key in WRITTEN_SECTIONS}
-    for passage in passages:
-        hay = " ".join(
-            (passage.get("title", ""), passage.get("locator", ""), passage.get("text", ""))
-        ).lower()
-        scores = {key: sum(hay.count(word) for word in words) for key, words in keywords.items()}
-        ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
-        best, top = ranked[0]
-        chosen = [best] if top > 0 else [DEFAULT_SECTION]
-        if top > 0 and len(ranked) > 1 and ranked[1][1] >= max(2, 0.75 * top):
-            chosen.append(ranked[1][0])
-        for key in chosen:
-            if len(out[key]) < MAX_SOURCED_PER_SECTION:
-                out[key].append(passage)
-    return out
-
-
-# -- citation and reference checks -----------------------------------------------
-
-_BRACKET = re.compile(r"\[([^\[\]\n]{3,200})\]")
-_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*:\S+$")
-
-
-@dataclass
-class CheckedText:
-    """Model prose after checking: marked-up text and what the checks found."""
-
-    text: str
-    cited: list[str] = field(default_factory=list)
-    unknown: list[str] = field(default_factory=list)
-    unverified: list[str] = field(default_factory=list)
-
-
-def check_citations(text: str, known: Iterable[str], not_retrieved_mark: str) -> CheckedText:
-    """Keep citations of retrieved ids; flag the others in place.
-
-    A bracket counts as a citation when every comma- or semicolon-separated
-    part looks like a source id (``note:section``); other brackets are prose.
-    """
-    known_ids = set(known)
-    cited: list[str] = []
-    unknown: list[str] = []
-
-    def replace(match: re.Match[str]) -> str:
-        parts = [p.strip() for p in re.split(r"[,;，；]", match.group(1)) if p.strip()]
-        if not parts or not all(_ID.match(p) for p in parts):
-            return match.group(0)
-        shown = []
-        for part in parts:
-            if part in known_ids:
-                cited.append(part)
-                shown.append(part)
-            else:
-                unknown.append(part)
-                shown.append(f"{part} ⚠ {not_retrieved_mark}")
-        return "[" + "; ".join(shown) + "]"
-
-    return CheckedText(_BRACKET.sub(replace, text), _unique(cited), _unique(unknown))
-
-
-_REFERENCE_PATTERNS = (
-    re.compile(r"\bArt(?:icle|s?\.)?\s*\d+[a-z]?(?:\(\d+\))*", re.IGNORECASE),
-    re.compile(r"第[一二三四五六七八九十百零〇\d]+条"),
-    re.compile(r"\bClause\s+\d+(?:\.\d+)*", re.IGNORECASE),
-    re.compile(r"\bAnnex\s+[IVXLC]+\b"),
-    re.compile(r"\bISO(?:/IEC)?\s*\d{4,5}(?::\d{4})?"),
-    re.compile(r"(?<=\()[A-Z][A-Z0-9-]{1,9}(?=\))"),
-    re.compile(r"\b(?:[A-Z][A-Za-z]+\s){1,5}(?:Act|Regulation|Directive|Law|Code|Framework|Standard)\b"),
-)
-#: Acronyms too common to be a claimed instrument.
-_COMMON_ACRONYMS = frozenset({"AI", "EU", "US", "UK", "ML", "API", "IT", "HR", "PII", "LLM", "CEO", "UN"})
-
-
-def _norm(text: str) -> str:
-    text = re.sub(r"\barticles?\b|\barts?\b\.?", "art", text.lower())
-    return re.sub(r"[\s.\u00a0]+", "", text)
-
-
-def flag_unverified(text: str, passages: Sequence[PassageDict], mark: str) -> CheckedText:
-    """Mark each law, article, clause or acronym named in `text` that no passage mentions."""
-    corpus_raw = "\n".join(
-        " ".join((p.get("title", ""), p.get("locator", ""), p.get("text", ""))) for p in passages
-    )
-    corpus = _norm(corpus_raw)
-    unverified: list[str] = []
-    for pattern in _REFERENCE_PATTERNS:
-        for mention in {m.group(0).strip() for m in pattern.finditer(text)}:
-            if mention in _COMMON_ACRONYMS or mention in unverified:
-                continue
-            key = _norm(mention)
-            # "Art. 5" must not count as supported by "Art. 50": no letter or digit may follow.
-            supported = re.search(re.escape(mention) + r"(?![0-9A-Za-z])", corpus_raw) or re.search(
-                re.escape(key) + r"(?![0-9a-z])", corpus
-            )
-            if not supported:
-                unverified.append(mention)
-    for mention in sorted(unverified, key=len, reverse=True):
-        text = re.sub(
-            r"(?<![\w⚠])" + re.escape(mention) + r"(?![\w(])(?! \(⚠)", f"{mention} (⚠ {mark})", text
-        )
-    return CheckedText(text, unverified=unverified)
-
-
-def check_prose(text: str, passages: Sequence[PassageDict], language: str) -> CheckedText:
-    """Both checks on one piece of model prose."""
-    lab = labels(language)
-    cited = check_citations(text, (p["source_id"] for p in passages), lab["not_retrieved_mark"])
-    flagged = flag_unverified(cited.text, passages, lab["unverified_mark"])
-    return CheckedText(flagged.text, cited.cited, cited.unknown, flagged.unverified)
-
-
-# -- the model's synthesis, split by section ---------------------------------------
-
-_HEADING = re.compile(
-    r"^\s*(?:#{1,6}\s*|\*\*)?\s*(?:\d+[.)、]?\s*)?(?P<title>[^#*\n]{2,60}?)\s*(?:\*\*)?\s*:?\s*$"
-)
-
-
-def split_synthesis(text: str) -> tuple[str, dict[str, str]]:
-    """Split model prose on headings that name report sections (in either language).
-
-    Returns:
-        The text before the first recognised heading, and each section's text.
-    """
-    names: dict[str, str] = {}
-    for language in ("en", "zh"):
-        for key, title in labels(language)["sections"].items():
-            names[title.lower()] = key
-    current: str | None = None
-    preamble: list[str] = []
-    parts: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        match = _HEADING.match(line) if line.lstrip().startswith(("#", "**")) or len(line) < 40 else None
-        key = _section_for(match.group("title"), names) if match else None
-        if key and key != "references":
-            current = key
-            parts.setdefault(key, [])
-            continue
-        if key == "references":
-            current = "references"  # the model was told not to write one; ours replaces it
-            continue
-        (parts.setdefault(current, []) if current else preamble).append(line)
-    out = {k: "\n".join(v).strip() for k, v in parts.items() if k != "references" and "\n".join(v).strip()}
-    return "\n".join(preamble).strip(), out
-
-
-def _section_for(title: str, names: Mapping[str, str]) -> str | None:
-    title = title.strip().lower().rstrip(":：")
-    if title in names:
-        return names[title]
-    for name, key in names.items():
-        if len(title) >= 2 and (name in title or title in name):
-            return key
-    return None
-
-
-# -- the whole report --------------------------------------------------------------
+def escape(text: str) -> str:
+    """Text from a user or a document, safe to put in Markdown that a chat UI renders as HTML."""
+    return html.escape(text, quote=False).replace("|", "\\|")
 
 
 @dataclass
@@ -276,8 +56,23 @@ class Report:
 
     markdown: str
     references: list[PassageDict]
-    unknown_ids: list[str]
-    unverified: list[str]
+    unknown_ids: list[str] = field(default_factory=list)
+    unverified: list[str] = field(default_factory=list)
+    council_lines: list[str] = field(default_factory=list)
+    rejected: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def section_for_text(text: str, default: str) -> str:
+    """The requirement section whose keywords `text` matches best (`default` when none)."""
+    keywords: dict[str, list[str]] = {
+        k: v for k, v in load_json("section_keywords.json").items() if not k.startswith("_")
+    }
+    hay = text.lower()
+    scores = {
+        key: sum(hay.count(w) for w in words) for key, words in keywords.items() if key in REPORT_SECTIONS
+    }
+    best = max(scores.items(), key=lambda kv: kv[1], default=(default, 0))
+    return best[0] if best[1] > 0 else default
 
 
 def build_report(
@@ -286,107 +81,267 @@ def build_report(
     language: str,
     model: str,
     mode: str,
+    facts: Mapping[str, FactDict],
+    requirements: Sequence[RequirementDict],
     passages: Sequence[PassageDict],
-    synthesis: str,
-    opinions: Sequence[OpinionDict],
-    persona_titles: Mapping[str, str],
+    synthesis: str = "",
+    opinions: Sequence[OpinionDict] = (),
+    persona_titles: Mapping[str, str] | None = None,
+    changes: Sequence[ChangeDict] | None = None,
+    section_documents: Mapping[str, Sequence[PassageDict]] | None = None,
     warnings: Sequence[str] = (),
 ) -> Report:
     """Assemble the Markdown standard.
 
     Args:
-        task: The user's request for this turn.
-        language: ``zh`` or ``en``; headings and labels follow it.
+        task: The thread's task (the title).
+        language: ``zh`` or ``en``: every label, statement and reason follows it.
         model: The model spec that wrote the prose (named in the report).
         mode: ``agentic`` or ``workflow``.
-        passages: Everything retrieved this turn.
-        synthesis: The coordinator's prose, with section headings.
-        opinions: The experts' answers.
-        persona_titles: Display title per persona name, in `language`.
-        warnings: Retrieval warnings to show under open questions.
+        facts: The applicability facts.
+        requirements: The numbered requirements (`build_requirements`).
+        passages: The requirements' passages and everything retrieved this turn.
+        synthesis: The coordinator's overview (gated).
+        opinions: The experts' answers (gated line by line).
+        persona_titles: Display title per persona name.
+        changes: What changed against the previous turn (follow-ups); None on a first turn.
+        section_documents: The user's documents (or web results) that bear on each section.
+        warnings: Retrieval and fallback warnings, shown under open questions.
     """
     lab = labels(language)
-    names = lab["sections"]
-    by_section = assign_sections(passages)
-    preamble, written = split_synthesis(synthesis)
-    if preamble:
-        written["scope"] = (preamble + "\n\n" + written.get("scope", "")).strip()
+    flab = fact_labels(language)
+    catalogue = load_catalogue()
+    persona_titles = persona_titles or {}
+    values = {k: f["value"] for k, f in facts.items()}
+    by_id = {p["source_id"]: p for p in passages}
+    used_instruments = unique(r["instrument"] for r in requirements)
+    used_instruments += [
+        i for i in unique(p["source_id"].split(":")[0] for p in passages) if i not in used_instruments
+    ]
+    aliases = [
+        name
+        for iid in used_instruments
+        if iid in catalogue.instruments
+        for name in (
+            *catalogue.instruments[iid].aliases,
+            catalogue.instruments[iid].name,
+            catalogue.instruments[iid].name_zh,
+        )
+    ]
+    allowed = [*passages, *(by_id[r["passage"]] for r in requirements if r["passage"] in by_id)]
 
-    cited: list[str] = []
-    unknown: list[str] = []
-    unverified: list[str] = []
+    # -- the council's prose, through the gate ------------------------------------------------
+    seen: set[str] = {normalise(r["statement"]) for r in requirements}
+    numbers = {r["number"] for r in requirements}
+    attached: dict[str, list[str]] = {}
+    tailoring: dict[str, list[str]] = {}
+    rejected: list[tuple[str, str, str]] = []
+    council_lines: list[str] = []
+    cited: list[str] = [r["passage"] for r in requirements]
 
-    def checked(text: str) -> str:
-        result = check_prose(text, passages, language)
+    def passed(text: str, who: str) -> GateResult:
+        result = gate(text, language=language, passages=allowed, aliases=aliases, seen=seen)
+        rejected.extend((who, line, why) for line, why in result.rejected)
         cited.extend(result.cited)
-        unknown.extend(result.unknown)
-        unverified.extend(result.unverified)
-        return result.text
+        council_lines.extend(result.kept)
+        return result
 
+    overview = passed(synthesis, "coordinator").kept if synthesis.strip() else []
+    for opinion in opinions:
+        who = opinion["persona"]
+        title = persona_titles.get(who, who)
+        for line in passed(opinion["answer"], who).kept:
+            ref = REQUIREMENT_REF.match(line)
+            if ref and ref.group(1) in numbers:
+                attached.setdefault(ref.group(1), []).append(f"{title}: {line[ref.end() :].strip()}")
+            else:
+                section = section_for_text(line, _HOME.get(who, "governance"))
+                tailoring.setdefault(section, []).append(f"{title}: {line}")
+
+    # -- the document ---------------------------------------------------------------------
     title = task.strip().splitlines()[0] if task.strip() else ""
     out = [
-        f"# {lab['title']}: {_clip(title, 120)}",
+        f"# {lab['title']}: {escape(clip(title, TITLE_CHARS))}",
         "",
         f"_{lab['drafted_by'].format(mode=mode, model=model)}_",
         "",
         f"_{lab['legend']}_",
+        "",
+        f"## {lab['assumptions']}",
+        "",
+        f"| | {lab['fact']} | {lab['value']} | {lab['why']} | {lab['source']} |",
+        "|---|---|---|---|---|",
     ]
-    for number, key in enumerate(WRITTEN_SECTIONS, 1):
-        out += ["", f"## {number}. {names[key]}", ""]
-        sourced = by_section.get(key, [])
-        if key != "open_questions" or sourced:
-            out.append(f"**{lab['sourced']}**")
-            out.append("")
-            if sourced:
-                for p in sourced:
-                    cited.append(p["source_id"])
-                    statement = sourced_statement(p, language)
-                    out.append(
-                        f"- **{p.get('locator', '')}** ({_short_title(p)}): {statement} [{p['source_id']}]"
-                    )
-            else:
-                out.append(lab["no_sources"])
-            out.append("")
-        out.append(f"**{lab['synthesis']}**")
-        out.append("")
-        prose = written.get(key, "").strip()
-        out.append(checked(prose) if prose else lab["no_synthesis"])
+    for i, key in enumerate(FACT_KEYS, 1):
+        f = facts.get(key)
+        if f is None:
+            continue
+        shown = _fact_value(key, f["value"], language)
+        source = flab["sources"].get(f["source"], f["source"])
+        out.append(f"| A{i} | {flab['keys'][key]} | {shown} | {escape(f['reason'])} | {source} |")
+    out += ["", f"_{lab['assumptions_hint']}_"]
 
-    # Experts' opinions, checked the same way, before the open questions are totalled.
-    appendix: list[str] = []
-    for opinion in opinions:
-        who = persona_titles.get(opinion["persona"], opinion["persona"])
-        appendix += ["", f"### {who}", "", checked(opinion["answer"].strip()) or lab["none"]]
+    documents = section_documents or {}
+    for number, key in enumerate(REPORT_SECTIONS, 1):
+        out += ["", f"## {number}. {lab['sections'][key]}", ""]
+        if key == "scope":
+            if overview:
+                out += [f"**{lab['council']}:** " + " ".join(overview), ""]
+            out.append(f"- **1.1** {_scope_statement(task, values, language)}")
+        mine = [r for r in requirements if r["section"] == key]
+        for r in mine:
+            cite = f"*{r['instrument_name']}, {r['article']}* [{r['passage']}]"
+            out.append(f"- **{r['number']}** {r['statement']} — {cite}")
+            out.append(f"  _{lab['applies_because']}: {r['because']}_")
+            for note in attached.get(r["number"], []):
+                out.append(f"  - **{lab['council']}** · {note}")
+        if not mine and key != "scope":
+            out.append(lab["no_requirements"].format(why=lab["empty_why"].get(key, "")))
+        docs = documents.get(key, [])
+        if docs:
+            out += ["", f"**{lab['from_documents']}:**"]
+            for p in docs:
+                cited.append(p["source_id"])
+                out.append(f"- {escape(clip(_first_sentences(p.get('text', '')), 300))} [{p['source_id']}]")
+        if tailoring.get(key):
+            out += ["", f"**{lab['tailoring']}:**"]
+            out += [f"- **{lab['council']}** · {line}" for line in tailoring[key]]
 
-    extra = []
-    if _unique(unverified):
-        extra += ["", f"**{lab['unverified_refs']}:** " + "; ".join(_unique(unverified))]
-    if _unique(unknown):
-        extra += ["", f"**{lab['unknown_ids']}:** " + "; ".join(_unique(unknown))]
+    next_number = len(REPORT_SECTIONS) + 1
+    if changes is not None:
+        out += ["", f"## {next_number}. {lab['changes']}", ""]
+        next_number += 1
+        if not changes:
+            out.append(lab["changes_none"])
+        for c in changes:
+            kind = lab["change_kinds"][c["kind"]]
+            # Added and tightened requirements are in their sections; a removed one is shown here.
+            what = f": ~~{clip(c['statement'], 160)}~~" if c["kind"] == "removed" else ""
+            out.append(f"- **{kind}** {c['number']} (`{c['id']}`){what} — {c['reason']}")
+
+    out += ["", f"## {next_number}. {lab['open_questions']}", ""]
+    next_number += 1
+    questions = _open_questions(facts, values, language)
     if warnings:
-        extra += ["", f"**{lab['warnings']}:**", *[f"- {w}" for w in warnings]]
-    if extra:
-        out += extra
+        # System messages stay as they are (in English), quoted as code, not as the standard's prose.
+        questions += [f"{lab['warnings']}: `{w.replace('`', chr(39))}`" for w in warnings]
+    out += [f"- {q}" for q in questions] or [lab["none"]]
 
-    by_id = {p["source_id"]: p for p in passages}
-    references = [by_id[i] for i in _unique(cited) if i in by_id]
-    out += ["", f"## {len(WRITTEN_SECTIONS) + 1}. {names['references']}", ""]
-    out += [_reference_line(p) for p in references] or [lab["none"]]
-    if appendix:
-        appendix_title = "专家意见" if language == "zh" else "Appendix: expert opinions"
-        out += ["", f"## {appendix_title}", *appendix]
-    return Report("\n".join(out).rstrip() + "\n", references, _unique(unknown), _unique(unverified))
+    references = [by_id[i] for i in unique(cited) if i in by_id]
+    out += ["", f"## {next_number}. {lab['references']}", ""]
+    out += [_reference_line(p, language, catalogue.instruments) for p in references] or [lab["none"]]
+
+    instruments = [catalogue.instruments[i] for i in unique(r["instrument"] for r in requirements)]
+    if instruments:
+        out += ["", f"### {lab['instruments']}", ""]
+        out += [_instrument_line(i, language, lab) for i in instruments]
+
+    if opinions or rejected:
+        out += ["", f"## {lab['appendix']}"]
+        for opinion in opinions:
+            who = persona_titles.get(opinion["persona"], opinion["persona"])
+            out += ["", f"### {who}", ""]
+            out += _appendix_lines(opinion["persona"], opinion["answer"], rejected, lab)
+        coordinator = [(line, why) for who, line, why in rejected if who == "coordinator"]
+        if coordinator and synthesis.strip():
+            out += ["", f"### {persona_titles.get('coordinator', 'coordinator')}", ""]
+            out += _appendix_lines("coordinator", synthesis, rejected, lab)
+    return Report(
+        "\n".join(out).rstrip() + "\n",
+        references,
+        council_lines=council_lines,
+        rejected=rejected,
+    )
 
 
-def _short_title(p: PassageDict) -> str:
-    title = p.get("title", "")
-    return title.split(" — ")[0].split(" (")[0] if title else p.get("origin", "")
+def _fact_value(key: str, value: Any, language: str) -> str:
+    none = fact_labels(language)["none"]
+    if key == "roles" and not value:
+        return str(fact_labels(language)["roles_unknown"])
+    if isinstance(value, list):
+        return ", ".join(value_label(key, v, language) for v in value) or none
+    return value_label(key, value, language)
 
 
-def _reference_line(p: PassageDict) -> str:
-    parts = [f"- [{p['source_id']}] {p.get('title', '')}"]
+def _scope_statement(task: str, values: Mapping[str, Any], language: str) -> str:
+    lab = labels(language)
+    sep = "、" if language == "zh" else ", "
+    roles = sep.join(
+        value_label("roles", r, language) for r in values.get("roles") or ["provider", "deployer"]
+    )
+    places = sep.join(value_label("jurisdictions", j, language) for j in values.get("jurisdictions", []))
+    return str(lab["scope_statement"]).format(
+        task=escape(clip(task, TITLE_CHARS)),
+        roles=roles,
+        jurisdictions=places or lab["scope_jurisdictions_none"],
+    )
+
+
+def _open_questions(facts: Mapping[str, FactDict], values: Mapping[str, Any], language: str) -> list[str]:
+    q = labels(language)["questions"]
+    keys = fact_labels(language)["keys"]
+    out: list[str] = []
+    places = set(values.get("jurisdictions", []))
+    if not places:
+        out.append(q["no_jurisdiction"])
+    roles = facts.get("roles")
+    if roles is not None and roles["source"] == "default":
+        out.append(q["role_default"])
+    if "us" in places:
+        out.append(q["us_no_statute"])
+    if "other" in places:
+        out.append(q["other_no_statute"])
+    if values.get("prohibited"):
+        out.append(q["prohibited"])
+    elif "eu" in places and any(str(c).startswith("annex3:") for c in values.get("use_categories", [])):
+        out.append(q["eu_derogation"])
+    if "gpai_model" in values.get("system_kinds", []) and "gpai_provider" in values.get("roles", []):
+        out.append(q["gpai_systemic"])
+    for key, f in facts.items():
+        if f.get("source") == "similarity":
+            out.append(q["similarity"].format(fact=keys.get(key, key)))
+    return out
+
+
+def _appendix_lines(
+    who: str, text: str, rejected: Iterable[tuple[str, str, str]], lab: Mapping[str, Any]
+) -> list[str]:
+    why = {line: reason for w, line, reason in rejected if w == who}
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return [lab["none"]]
+    out = []
+    for line in lines:
+        shown = escape(clip(line, 400))
+        # Model text must not become Markdown structure in the report: headings are quoted.
+        shown = re.sub(r"^#+", lambda m: "\\" + m.group(0), shown)
+        out.append(f"> {shown}" + (f" ⚠ *{lab['left_out']}: {why[line]}*" if line in why else ""))
+        out.append(">")
+    return out[:-1]
+
+
+def _first_sentences(text: str, limit: int = 280) -> str:
+    body = " ".join(ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("Key terms:"))
+    parts = re.split(r"(?<=[.!?。！？])\s+", body)
+    out = ""
+    for part in parts:
+        if out and len(out) + len(part) > limit:
+            break
+        out = f"{out} {part}".strip()
+    return out or body
+
+
+def _reference_line(p: PassageDict, language: str, instruments: Mapping[str, Instrument]) -> str:
+    instrument = instruments.get(p["source_id"].split(":")[0])
+    zh_title = passage_titles_zh().get(p["source_id"]) if language == "zh" else None
+    if instrument is not None and zh_title:
+        # A Chinese standard names its sources in Chinese; the URL still leads to the official text.
+        title = f"{instrument.display('zh')} — {zh_title}"
+    else:
+        title = p.get("title", "")
+    parts = [f"- [{p['source_id']}] {escape(title)}"]
     if p.get("locator"):
-        parts.append(f", {p['locator']}")
+        parts.append(f", {escape(p['locator'] or '')}")
     if p.get("origin") == "web":
         parts.append(" (web)")
     if p.get("url"):
@@ -394,5 +349,7 @@ def _reference_line(p: PassageDict) -> str:
     return "".join(parts)
 
 
-def _unique(items: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(items))
+def _instrument_line(instrument: Instrument, language: str, lab: Mapping[str, Any]) -> str:
+    reflects = instrument.reflects_zh if language == "zh" else instrument.reflects
+    binding = lab["binding"].get(instrument.binding, instrument.binding)
+    return f"- **{instrument.display(language)}** ({binding}): {reflects}"

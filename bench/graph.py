@@ -316,19 +316,24 @@ async def measure_phase(
 
     Args:
         model: The loaded real model.
-        state: The real turn's state: its ``task``, ``language`` and ``passages``.
+        state: The real turn's state: its ``task``, ``language``, ``passages``, ``facts``
+            and ``requirements``.
         ctx: The run settings.
         prefill: Also time both ways with one new token per reply (prompt reading only).
     """
-    from agents.council import amodel_for, expert_prompt, expert_request
+    from agents.council import amodel_for, default_question, expert_prompt, expert_request
     from agents.personas import EXPERTS
-    from agents.report import labels
 
-    # The workflow's question, as `graphs.compliance` puts it to every expert.
-    question = labels(state["language"])["default_question"]
+    # The workflow's questions, as `graphs.compliance` puts them to the experts.
+    cited = {r["passage"] for r in state.get("requirements", [])}
     requests: dict[str, HumanMessage] = {
         p: expert_request(
-            p, question=question, task=state["task"], language=state["language"], passages=state["passages"]
+            question=default_question(p, state["language"]),
+            task=state["task"],
+            language=state["language"],
+            passages=[x for x in state["passages"] if x["source_id"] not in cited],
+            facts=state.get("facts", {}),
+            requirements=state.get("requirements", []),
         )
         for p in EXPERTS
     }

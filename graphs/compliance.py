@@ -1,9 +1,13 @@
 """The compliance council: persona agents draft an AI-compliance standard, turn by turn.
 
-One turn: **retrieve** passages for the task → **plan** (fixed workflow, or the
-coordinator calling experts and search as tools) → **consult** the experts in
-parallel (`Send`) → **synthesize** the report. The report is appended to
-`messages`; a checkpointer makes the conversation a thread.
+One turn: **retrieve** passages for the task → **facts**: the applicability
+facts (jurisdictions, role, use, data, …; a follow-up corrects them) →
+**obligations**: the catalogue's requirements those facts select → **plan**
+(fixed workflow, or the coordinator calling experts and search as tools) →
+**consult** the experts in parallel (`Send`) → **synthesize** the report: the
+standard, with the council's prose through a quality gate. The report is
+appended to `messages`; a checkpointer makes the conversation a thread, and a
+follow-up revises the thread's standard rather than starting another.
 
 Use it three ways:
 
@@ -39,6 +43,7 @@ from langgraph.types import Command, Overwrite, Send
 from agents.council import (
     amodel_for,
     coordinator_request,
+    default_question,
     expert_reply,
     expert_request,
     expert_tools,
@@ -50,19 +55,27 @@ from agents.history import fit_history
 from agents.language import detect_language
 from agents.personas import EXPERTS, expert_for_tool, load_persona
 from agents.remote import ask_remote_expert
-from agents.report import OpinionDict, PassageDict, build_report, labels
+from agents.report import build_report, labels
+from agents.standard.facts import derive_facts
+from agents.standard.followup import apply_follow_up
+from agents.standard.refine import refine_facts
+from agents.standard.requirements import REPORT_SECTIONS, build_requirements, diff_requirements
+from agents.standard.types import OpinionDict, PassageDict, RequirementDict
 from graphs.checkpointing import checkpointer_for
 from graphs.context import Context
 from graphs.nodes import add_async_node
 from graphs.state import ConsultTask, InputState, OutputState, ResearchTask, State
 from tools import RetrievalSettings, SearchResult, get_retriever, search_documents
+from tools.catalogue import corpus_passages
 
 #: Malformed coordinator tool calls tolerated per turn before falling back to the workflow.
 MAX_TOOL_RETRIES = 1
 #: LangGraph's step limit for one turn: the round cap bounds the loop; this backs it up.
 RECURSION_LIMIT = 60
-#: Characters of earlier user messages added to a follow-up's retrieval query.
+#: Characters of a follow-up added to the thread's task for its retrieval query.
 QUERY_HISTORY_CHARS = 600
+#: Passages from the user's documents shown per report section.
+SECTION_DOCUMENTS = 2
 SEARCH_TOOL = "search_documents"
 
 
@@ -81,12 +94,9 @@ def latest_task(messages: list[AnyMessage]) -> str:
     return ""
 
 
-def retrieval_query(messages: list[AnyMessage], task: str) -> str:
-    """The task, plus the previous user message for a follow-up ("make it stricter")."""
-    earlier = [m.text for m in messages[:-1] if isinstance(m, HumanMessage)]
-    if not earlier:
-        return task
-    return f"{task}\n{earlier[-1][:QUERY_HISTORY_CHARS]}"
+def retrieval_query(task: str, request: str, follow_up: bool) -> str:
+    """The thread's task, plus the follow-up's words on a follow-up ("make privacy stricter")."""
+    return f"{task}\n{request[:QUERY_HISTORY_CHARS]}" if follow_up else task
 
 
 async def search(ctx: Context, query: str, k: int) -> SearchResult:
@@ -100,8 +110,26 @@ def _as_dicts(result: SearchResult) -> list[PassageDict]:
 
 
 def _history(state: State) -> list[AnyMessage]:
-    """Earlier turns of the conversation (everything before this turn's request)."""
-    return list(state["messages"][:-1])
+    """The user's earlier requests in this thread.
+
+    Earlier reports are not sent back: the current facts and requirements
+    carry the standard forward, and a report's quoted passages are not
+    something a model should read again as conversation.
+    """
+    return [m for m in state["messages"][:-1] if isinstance(m, HumanMessage)]
+
+
+def _requirement_passages(requirements: list[RequirementDict]) -> list[PassageDict]:
+    """The corpus passages the requirements rest on."""
+    corpus = corpus_passages()
+    ids = dict.fromkeys(r["passage"] for r in requirements)
+    return [cast(PassageDict, asdict(corpus[i])) for i in ids if i in corpus]
+
+
+def _extra_passages(state: State) -> list[PassageDict]:
+    """Retrieved passages the requirements do not already cite (documents, web, other notes)."""
+    cited = {r["passage"] for r in state.get("requirements", [])}
+    return [p for p in state.get("passages", []) if p["source_id"] not in cited]
 
 
 def _consult_sends(state: State, questions: list[tuple[str, str, str | None]]) -> list[Send]:
@@ -114,7 +142,9 @@ def _consult_sends(state: State, questions: list[tuple[str, str, str | None]]) -
                 tool_call_id=call_id,
                 task=state["task"],
                 language=state["language"],
-                passages=list(state.get("passages", [])),
+                passages=_extra_passages(state),
+                facts=dict(state.get("facts", {})),
+                requirements=list(state.get("requirements", [])),
                 messages=_history(state),
             ),
         )
@@ -123,9 +153,9 @@ def _consult_sends(state: State, questions: list[tuple[str, str, str | None]]) -
 
 
 def _workflow(state: State) -> list[Send]:
-    """The fixed plan: every expert gets the task and the passages."""
-    question = labels(state["language"])["default_question"]
-    return _consult_sends(state, [(name, question, None) for name in EXPERTS])
+    """The fixed plan: every expert gets the task, the requirements and its own question."""
+    language = state["language"]
+    return _consult_sends(state, [(name, default_question(name, language), None) for name in EXPERTS])
 
 
 async def _can_call_tools(ctx: Context) -> bool:
@@ -138,18 +168,24 @@ async def _can_call_tools(ctx: Context) -> bool:
 
 
 async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Start a turn: read the task, find its language, retrieve passages, reset per-turn fields."""
+    """Start a turn: read the request, keep the thread's task on a follow-up, retrieve passages."""
     ctx = _ctx(runtime)
     messages = state.get("messages")
     if not messages:
         raise ValueError("the input needs 'messages': a list of messages ending with the user's task")
-    task = latest_task(messages)
-    if not task:
+    request = latest_task(messages)
+    if not request:
         raise ValueError("the task is empty: the last human message must say what to draft")
-    result = await search(ctx, retrieval_query(state["messages"], task), ctx.retrieval_k)
+    # A thread that already has a standard is revised by what follows, not restarted.
+    follow_up = bool(state.get("task")) and bool(state.get("requirements"))
+    task = state["task"] if follow_up else request
+    language = state.get("language") or detect_language(task) if follow_up else detect_language(task)
+    result = await search(ctx, retrieval_query(task, request, follow_up), ctx.retrieval_k)
     return {
         "task": task,
-        "language": detect_language(task),
+        "request": request,
+        "follow_up": follow_up,
+        "language": language,
         "passages": Overwrite(_as_dicts(result)),
         "warnings": Overwrite(list(result.warnings)),
         "opinions": Overwrite([]),
@@ -158,7 +194,85 @@ async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         "tool_errors": 0,
         "report": "",
         "sources": [],
+        "changes": [],
+        "section_documents": {},
     }
+
+
+async def facts(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """The applicability facts: derived from the task, or the thread's facts as a follow-up corrects them."""
+    ctx = _ctx(runtime)
+    language = state["language"]
+    if state.get("follow_up"):
+        revision = apply_follow_up(state.get("facts", {}), state["request"], language, state["task"])
+        topics = [t for t in state.get("strict_topics", []) if t not in revision.relax]
+        topics += [t for t in revision.tighten if t not in topics]
+        return {
+            "facts": revision.facts,
+            "corrected": revision.corrected,
+            "strict_topics": topics,
+            "tightened_topics": revision.tighten,
+            "relaxed_topics": revision.relax,
+        }
+    derived = derive_facts(state["task"], language)
+    warnings: list[str] = []
+    if await _can_call_tools(ctx):
+        model = await amodel_for(ctx.persona_model("coordinator"), ctx.model_options())
+        derived, note = await refine_facts(model, state["task"], derived, language)
+        warnings += [note] if note else []
+    return {
+        "facts": derived,
+        "corrected": [],
+        "strict_topics": [],
+        "tightened_topics": [],
+        "relaxed_topics": [],
+        "warnings": warnings,
+    }
+
+
+async def obligations(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """The requirements the facts select from the catalogue, and what changed since the last turn."""
+    ctx = _ctx(runtime)
+    language = state["language"]
+    requirements = build_requirements(state["facts"], language, state.get("strict_topics", []))
+    update: dict[str, Any] = {"requirements": requirements}
+    if state.get("follow_up"):
+        update["changes"] = diff_requirements(
+            state.get("requirements", []),
+            requirements,
+            language=language,
+            corrected=state.get("corrected", []),
+            tightened_topics=state.get("tightened_topics", []),
+            relaxed_topics=state.get("relaxed_topics", []),
+        )
+    update["section_documents"] = await _section_documents(ctx, state["task"], language, requirements)
+    return update
+
+
+async def _section_documents(
+    ctx: Context, task: str, language: str, requirements: list[RequirementDict]
+) -> dict[str, list[PassageDict]]:
+    """Passages of the user's documents (or the web) that bear on each section, searched per section.
+
+    The catalogue covers the law; what the organisation's own policies say
+    about a section can only come from its documents, so each section with
+    requirements gets a search of its own when there are documents to search.
+    """
+    settings = RetrievalSettings.from_context(ctx)
+    if settings.docs_dir is None:
+        return {}
+    names = labels(language)["sections"]
+    out: dict[str, list[PassageDict]] = {}
+    for section in REPORT_SECTIONS:
+        statements = [r["statement"] for r in requirements if r["section"] == section][:3]
+        if not statements:
+            continue
+        query = f"{names[section]}: {task}\n" + " ".join(statements)
+        result = await search(ctx, query, 3)
+        docs = [p for p in _as_dicts(result) if p.get("origin") == "docs"][:SECTION_DOCUMENTS]
+        if docs:
+            out[section] = docs
+    return out
 
 
 async def plan(state: State, runtime: Runtime[Context]) -> Command[Literal["coordinator", "consult"]]:
@@ -183,9 +297,10 @@ async def coordinator(
     if not history:
         opening = coordinator_request(
             task=state["task"],
-            passages=state.get("passages", []),
+            passages=_extra_passages(state),
             max_rounds=ctx.max_rounds,
             language=state["language"],
+            requirements=list(state.get("requirements", [])),
         )
     spec = ctx.persona_model("coordinator")
     model = (await amodel_for(spec, ctx.model_options())).bind_tools([*expert_tools(), search_documents])
@@ -283,11 +398,12 @@ async def consult(task: ConsultTask, runtime: Runtime[Context]) -> dict[str, Any
     ctx = _ctx(runtime)
     persona = task["persona"]
     request = expert_request(
-        persona,
         question=task["question"],
         task=task["task"],
         language=task["language"],
         passages=task["passages"],
+        facts=task.get("facts", {}),
+        requirements=task.get("requirements", []),
     )
     spec = ctx.persona_model(persona)
     if ctx.experts_url:
@@ -334,10 +450,11 @@ def after_consult(state: State) -> Literal["coordinator", "synthesize"]:
 
 
 async def synthesize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """The coordinator writes the synthesis; the report is assembled and checked around it."""
+    """The coordinator writes the overview; the standard is assembled around the requirements."""
     ctx = _ctx(runtime)
     language = state["language"]
-    passages = list(state.get("passages", []))
+    requirements = list(state.get("requirements", []))
+    passages = [*_requirement_passages(requirements), *_extra_passages(state)]
     opinions: list[OpinionDict] = sorted(
         state.get("opinions", []),
         key=lambda o: EXPERTS.index(o["persona"]),
@@ -345,7 +462,13 @@ async def synthesize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     spec = ctx.persona_model("coordinator")
     model = await amodel_for(spec, ctx.model_options())
     system = SystemMessage(load_persona("coordinator").seed_memory)
-    request = synthesis_request(task=state["task"], language=language, passages=passages, opinions=opinions)
+    request = synthesis_request(
+        task=state["task"],
+        language=language,
+        facts=state.get("facts", {}),
+        requirements=requirements,
+        opinions=opinions,
+    )
     history = fit_history(
         model, _history(state), [system, request], num_ctx=ctx.num_ctx, max_new_tokens=ctx.max_new_tokens
     )
@@ -355,10 +478,14 @@ async def synthesize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         language=language,
         model=spec,
         mode=state.get("mode", "workflow"),
+        facts=state.get("facts", {}),
+        requirements=requirements,
         passages=passages,
         synthesis=reply.text,
         opinions=opinions,
-        persona_titles={name: load_persona(name).display(language) for name in EXPERTS},
+        persona_titles={name: load_persona(name).display(language) for name in ("coordinator", *EXPERTS)},
+        changes=state.get("changes") if state.get("follow_up") else None,
+        section_documents=state.get("section_documents", {}),
         warnings=state.get("warnings", []),
     )
     return {
@@ -390,10 +517,12 @@ def build_graph(
     if isinstance(checkpointer, str | Path):
         checkpointer = checkpointer_for(checkpointer)
     builder = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=OutputState)
-    for node in (retrieve, plan, coordinator, consult, research, synthesize):
+    for node in (retrieve, facts, obligations, plan, coordinator, consult, research, synthesize):
         add_async_node(builder, node)
     builder.add_edge(START, "retrieve")
-    builder.add_edge("retrieve", "plan")
+    builder.add_edge("retrieve", "facts")
+    builder.add_edge("facts", "obligations")
+    builder.add_edge("obligations", "plan")
     builder.add_conditional_edges("consult", after_consult)
     builder.add_edge("research", "coordinator")
     builder.add_edge("synthesize", END)

@@ -1,9 +1,11 @@
 """The council graph's state: what a caller sends, what a turn produces, what nodes share.
 
-Callers send only `messages` (`InputState`); a turn's results — the report, each
-expert's opinion, the sources — come back in `OutputState` so embedders get
-structure, not just text. Per-turn fields are reset at the start of each turn
-with `Overwrite`, while `messages` keeps the whole conversation.
+Callers send only `messages` (`InputState`); a turn's results — the report, the
+applicability facts, the requirements, each expert's opinion, the sources —
+come back in `OutputState` so embedders get structure, not just text.
+Per-turn fields are reset at the start of each turn with `Overwrite`; the
+thread's task, facts, requirements and tightened topics carry over, which is
+how a follow-up revises the standard instead of starting another.
 """
 
 from __future__ import annotations
@@ -15,9 +17,20 @@ from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
-from agents.report import OpinionDict, PassageDict
+from agents.standard.types import ChangeDict, FactDict, OpinionDict, PassageDict, RequirementDict
 
-__all__ = ["ConsultTask", "InputState", "OpinionDict", "OutputState", "PassageDict", "ResearchTask", "State"]
+__all__ = [
+    "ChangeDict",
+    "ConsultTask",
+    "FactDict",
+    "InputState",
+    "OpinionDict",
+    "OutputState",
+    "PassageDict",
+    "RequirementDict",
+    "ResearchTask",
+    "State",
+]
 
 
 def add_user_messages(left: list[AnyMessage], right: object) -> list[AnyMessage]:
@@ -52,17 +65,35 @@ class OutputState(TypedDict, total=False):
 
     messages: Annotated[list[AnyMessage], add_user_messages]
     report: str
+    # The thread's task (the first request: the standard's title) and its language.
+    task: str
+    language: str
+    # Applicability facts by key; kept across turns, corrected by follow-ups.
+    facts: dict[str, FactDict]
+    # The standard's numbered requirements, and what this turn changed (follow-ups).
+    requirements: list[RequirementDict]
+    changes: list[ChangeDict]
+    # Topics a follow-up asked to tighten ("data", "oversight", …); kept across turns.
+    strict_topics: list[str]
     opinions: Annotated[list[OpinionDict], operator.add]
     sources: list[PassageDict]
     warnings: Annotated[list[str], operator.add]
-    language: str
     mode: str
 
 
 class State(OutputState, total=False):
     """Everything the nodes share during a turn."""
 
-    task: str
+    # This turn's message (the task itself on a first turn, the follow-up after).
+    request: str
+    follow_up: bool
+    # What this turn's follow-up corrected and asked for, for the change list.
+    corrected: list[str]
+    relaxed_topics: list[str]
+    tightened_topics: list[str]
+    previous_requirements: list[RequirementDict]
+    # The user's documents (or web results) that bear on each report section.
+    section_documents: dict[str, list[PassageDict]]
     passages: Annotated[list[PassageDict], merge_passages]
     # The coordinator's private tool-calling conversation (agentic mode), never shown to the user.
     coordinator_messages: Annotated[list[AnyMessage], add_messages]
@@ -79,6 +110,8 @@ class ConsultTask(TypedDict):
     task: str
     language: str
     passages: list[PassageDict]
+    facts: dict[str, FactDict]
+    requirements: list[RequirementDict]
     messages: list[AnyMessage]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -26,20 +27,20 @@ def load_json(name: str) -> Any:
 
 
 def render_prompt(name: str, **values: object) -> str:
-    """Fill the `{placeholders}` of prompt `name` with `values`.
+    """Fill the `{placeholders}` of prompt `name` with `values`, in one pass.
 
-    Plain replacement rather than `str.format`, because the values (passages,
-    user text) may contain braces of their own.
+    One pass over the template, not `str.format` or repeated replacement: the
+    values (a user's task, passages) may contain braces of their own, and a
+    task that says "{passages}" must stay text, not become a second passage block.
 
     Raises:
-        KeyError: when the template has a placeholder no value was given for,
-            or a value names no placeholder (a typo either way).
-
+        KeyError: when a value names no placeholder of the template (a typo).
     """
     text = load_prompt(name)
-    for key, value in values.items():
-        token = "{" + key + "}"
-        if token not in text:
-            raise KeyError(f"prompt {name!r} has no placeholder {token}")
-        text = text.replace(token, str(value))
-    return text
+    for key in values:
+        if "{" + key + "}" not in text:
+            raise KeyError(f"prompt {name!r} has no placeholder {{{key}}}")
+    pattern = re.compile("|".join(re.escape("{" + key + "}") for key in values)) if values else None
+    if pattern is None:
+        return text
+    return pattern.sub(lambda m: str(values[m.group(0)[1:-1]]), text)

@@ -12,7 +12,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 import agents.council
 import graphs.compliance as compliance
-from agents.report import WRITTEN_SECTIONS, labels
+from agents.report import SECTIONS, labels
 from graphs.context import Context
 from tests.unit.council_fakes import PASSAGES, FakeRetriever, ScriptedChatModel, default_script
 
@@ -45,21 +45,28 @@ async def test_workflow_turn_builds_a_cited_report(monkeypatch, retriever) -> No
     model = use_model(monkeypatch, ScriptedChatModel())
     graph = compliance.build_graph(InMemorySaver())
     out = await graph.ainvoke(
-        {"messages": [HumanMessage("Draft a policy for a triage chatbot")]},
+        {"messages": [HumanMessage("Draft a policy for a triage chatbot in an EU hospital")]},
         {"configurable": {"thread_id": "t"}},
         context=ctx(mode="workflow"),
     )
     assert out["mode"] == "workflow"
     assert sorted(o["persona"] for o in out["opinions"]) == ["legal_expert", "scientist"]
     names = labels("en")["sections"]
-    for key in (*WRITTEN_SECTIONS, "references"):
+    for key in SECTIONS:
         assert names[key] in out["report"]
+    # The facts chose the requirements; each cites its passage, and every cited passage is a source.
+    assert out["facts"]["jurisdictions"]["value"] == ["eu"]
+    assert "annex3:essential_services" in out["facts"]["use_categories"]["value"]
+    assert any(r["passage"] == "eu-ai-act:art-26" for r in out["requirements"])
     cited = {s["source_id"] for s in out["sources"]}
-    assert cited == {p.source_id for p in PASSAGES}
-    for source_id in cited:
-        assert f"[{source_id}]" in out["report"]
+    for r in out["requirements"]:
+        assert f"**{r['number']}** {r['statement']}" in out["report"]
+        assert r["passage"] in cited
+    # The experts' points passed the gate and cite retrieved passages, which join the sources.
+    assert {p.source_id for p in PASSAGES} <= cited
+    assert "**Council** · Computer scientist: Log every triage decision" in out["report"]
     assert isinstance(out["messages"][-1], AIMessage) and out["messages"][-1].text == out["report"]
-    # Workflow mode never binds tools; the coordinator speaks once (the synthesis).
+    # Workflow mode never binds tools; the coordinator speaks once (the overview).
     assert not any(c["tools"] for c in model.calls)
     assert len(by_persona(model, "coordinator")) == 1
 
@@ -116,11 +123,11 @@ async def test_agentic_mode_consults_experts_as_tools_and_searches(monkeypatch, 
     )
     assert out["mode"] == "agentic"
     assert {o["question"] for o in out["opinions"]} == {"Logs?", "DPIA?"}
-    # The search result joined the sources, and the coordinator saw every tool answer.
-    assert "nist-ai-rmf:measure" in out["report"]
+    # The coordinator saw every tool answer, the search result among them.
     third = [c for c in by_persona(model, "coordinator") if c["tools"]][2]["messages"]
-    answered = {m.tool_call_id for m in third if isinstance(m, ToolMessage)}
-    assert answered == {"a", "b", "c"}
+    answered = {m.tool_call_id: m.text for m in third if isinstance(m, ToolMessage)}
+    assert set(answered) == {"a", "b", "c"}
+    assert "nist-ai-rmf:measure" in answered["c"]
 
 
 async def test_round_cap_stops_a_coordinator_that_never_stops(monkeypatch, retriever) -> None:
@@ -245,15 +252,20 @@ async def test_empty_task_is_an_error_not_a_report(monkeypatch, retriever) -> No
         await compliance.build_graph().ainvoke({"messages": [HumanMessage("   ")]}, context=ctx())
 
 
-async def test_chinese_task_gets_chinese_headings(monkeypatch, retriever) -> None:
+async def test_chinese_task_gets_a_chinese_standard(monkeypatch, retriever) -> None:
     use_model(monkeypatch, ScriptedChatModel())
     out = await compliance.build_graph().ainvoke(
-        {"messages": [HumanMessage("制定人工智能合规标准，避免人工智能伤害人类")]},
+        {"messages": [HumanMessage("我们是一家德国公司，使用第三方AI工具筛选简历，请制定合规标准")]},
         context=ctx(mode="workflow"),
     )
     assert out["language"] == "zh"
-    assert "人工监督" in out["report"] and "参考文献" in out["report"]
-    assert "高风险人工智能系统必须能够由自然人有效监督" in out["report"]  # the note's Chinese summary
+    assert "人工监督" in out["report"] and "参考文献" in out["report"] and "适用性假设" in out["report"]
+    assert out["facts"]["roles"]["value"] == ["deployer"]
+    assert "部署者应当" in out["report"]  # the requirements in Chinese
+    # The fake experts answer in English: their points stay out of the body, marked in the appendix.
+    body = out["report"].split("## 附录")[0]
+    assert "Log every triage decision" not in body
+    assert "未纳入标准: 未使用任务的语言" in out["report"]
 
 
 async def test_sync_invoke_with_sync_checkpointer(monkeypatch, retriever) -> None:

@@ -23,7 +23,7 @@ def _prompt(persona: str, messages: list) -> list:
 def test_experts_share_everything_but_their_role_at_the_end():
     history = [HumanMessage("Earlier task"), AIMessage("Earlier report")]
     request = expert_request(
-        "scientist", question=QUESTION, task=TASK, language="en", passages=[asdict(p) for p in PASSAGES]
+        question=QUESTION, task=TASK, language="en", passages=[asdict(p) for p in PASSAGES]
     )
     prompts = {p: _prompt(p, [*history, request]) for p in EXPERTS}
     scientist, legal = prompts["scientist"], prompts["legal_expert"]

@@ -1,28 +1,23 @@
-"""The report's honesty checks: citations, unverified references, sections, references."""
+"""The standard as Markdown: assumptions, numbered requirements, gated council prose, references."""
 
 from __future__ import annotations
 
 import re
 
-from agents.report import (
-    SECTIONS,
-    build_report,
-    check_citations,
-    flag_unverified,
-    labels,
-    sourced_statement,
-    split_synthesis,
-)
+from agents.report import SECTIONS, build_report, labels
+from agents.standard.citations import check_citations, flag_unverified
+from agents.standard.facts import derive_facts
+from agents.standard.requirements import build_requirements
+from tools.catalogue import corpus_passages
 
+TASK = "We are a German employer and use a vendor's AI tool to screen CVs."
 P14 = {
     "source_id": "eu-ai-act:art-14",
     "title": "EU Artificial Intelligence Act (Regulation (EU) 2024/1689)",
     "locator": "Art. 14",
-    "text": "Key terms: human oversight, 人工监督\nHigh-risk AI systems must allow effective oversight by "
-    "natural persons during use. Under Art. 14(4) overseers can override the output.\n"
-    "摘要：高风险系统须可由人监督。",
+    "text": "High-risk AI systems must allow effective oversight by natural persons. Under Art. 14(4) "
+    "overseers can override the output.",
     "origin": "corpus",
-    "url": "https://eur-lex.europa.eu/eli/reg/2024/1689/oj",
 }
 P22 = {
     "source_id": "gdpr:art-22",
@@ -31,13 +26,12 @@ P22 = {
     "text": "People may not be subject to decisions based solely on automated processing with legal effects.",
     "origin": "corpus",
 }
-WEB = {
-    "source_id": "web:1a2b3c",
-    "title": "A news article",
-    "locator": "",
-    "text": "Hospitals use triage chatbots.",
-    "origin": "web",
-    "url": "https://example.org/a",
+DOC = {
+    "source_id": "docs:hr-policy.md#c1",
+    "title": "hr-policy.md",
+    "locator": "hr-policy.md",
+    "text": "Recruiters review every rejection before it is sent. <img src=x onerror=alert(1)>",
+    "origin": "docs",
 }
 
 
@@ -52,17 +46,23 @@ def test_citations_of_retrieved_ids_are_kept_and_others_flagged() -> None:
     assert "[eu-ai-act:art-99 ⚠ X; gdpr:art-22]" in out.text
 
 
-def test_brackets_that_are_not_ids_are_left_alone() -> None:
-    out = check_citations("See [the annex] and [1] and [EU-AI-Tech-Synthesis].", ["a:b"], "X")
-    assert out.text == "See [the annex] and [1] and [EU-AI-Tech-Synthesis]." and not out.unknown
-
-
-def test_invented_instruments_and_articles_are_flagged() -> None:
-    text = "Follow the Data Protection Act (DOMA), Art. 22 and Article 99, and ISO 27001; EU and AI are fine."
-    out = flag_unverified(text, [P14, P22], "unverified")
-    assert set(out.unverified) == {"Data Protection Act", "DOMA", "Article 99", "ISO 27001"}
-    assert "Art. 22 and" in out.text  # supported by gdpr:art-22's locator
-    assert "Article 99 (⚠ unverified)" in out.text
+def test_invented_instruments_are_flagged_but_usual_names_of_known_ones_are_not() -> None:
+    text = (
+        "Follow the EU AI Act, the AI Act, Regulation (EU) 2024/1689, the GDPR and 《生成式人工智能服务管理暂行办法》, "
+        "but also the Data Protection Act (DOMA) and Article 99."
+    )
+    aliases = [
+        "EU AI Act",
+        "AI Act",
+        "Regulation (EU) 2024/1689",
+        "GDPR",
+        "《生成式人工智能服务管理暂行办法》",
+    ]
+    out = flag_unverified(text, [P14, P22], "unverified", aliases=aliases)
+    assert set(out.unverified) == {"Data Protection Act", "DOMA", "Article 99"}
+    # Without the aliases the same names would be flagged: the check is not vacuous.
+    bare = flag_unverified(text, [P14, P22], "unverified")
+    assert "EU AI Act" in bare.unverified and "《生成式人工智能服务管理暂行办法》" in bare.unverified
 
 
 def test_an_article_number_is_not_supported_by_a_longer_one() -> None:
@@ -72,67 +72,120 @@ def test_an_article_number_is_not_supported_by_a_longer_one() -> None:
     assert out.unverified == ["Art. 5"]
 
 
-def test_statements_do_not_break_after_article_abbreviations() -> None:
-    statement = sourced_statement(P14, "en")
-    assert statement.startswith("High-risk AI systems must allow")
-    assert "Art. 14(4) overseers" in statement
-    assert "Key terms" not in statement
-
-
-def test_chinese_report_uses_the_note_summary() -> None:
-    assert sourced_statement(P14, "zh") == "高风险系统须可由人监督。"
-    assert sourced_statement(P22, "zh").startswith("People may not")  # no summary: the English text
-
-
-def test_synthesis_is_split_on_headings_in_either_language() -> None:
-    text = (
-        "Intro line\n## 3. Technical controls\nEncrypt data.\n**人工监督**\n人工复核。\n## References\n- junk"
-    )
-    preamble, parts = split_synthesis(text)
-    assert preamble == "Intro line"
-    assert parts == {"technical": "Encrypt data.", "oversight": "人工复核。"}
-
-
-def build(**kw):
+def build(language: str = "en", task: str = TASK, **kw):
+    facts = derive_facts(task, language)
+    requirements = build_requirements(facts, language)
+    corpus = corpus_passages()
+    passages = [
+        {"source_id": p.source_id, "title": p.title, "locator": p.locator, "text": p.text, "origin": p.origin}
+        for p in (corpus[i] for i in dict.fromkeys(r["passage"] for r in requirements))
+    ]
     args = dict(
-        task="Policy for a triage chatbot",
-        language="en",
+        task=task,
+        language=language,
         model="hf/embedded",
         mode="workflow",
-        passages=[P14, P22, WEB],
-        synthesis="## 5. Human oversight\nA clinician reviews every triage [gdpr:art-22] per the Triage Act.",
-        opinions=[{"persona": "scientist", "question": "q", "answer": "Log all [made:up].", "model": "m"}],
-        persona_titles={"scientist": "Computer scientist"},
-        warnings=["web search failed: timeout"],
+        facts=facts,
+        requirements=requirements,
+        passages=[*passages, DOC],
+        synthesis="",
+        opinions=[],
+        persona_titles={"scientist": "Computer scientist", "legal_expert": "Legal expert"},
     )
     args.update(kw)
-    return build_report(**args)
+    return build_report(**args), facts, requirements
 
 
-def test_report_has_every_section_in_order_and_names_its_model() -> None:
-    report = build()
-    names = labels("en")["sections"]
-    positions = [report.markdown.index(f". {names[key]}") for key in SECTIONS]
+def test_the_report_opens_with_the_assumptions_then_numbered_cited_requirements() -> None:
+    report, facts, requirements = build()
+    md = report.markdown
+    lab = labels("en")
+    assert md.index(lab["assumptions"]) < md.index(f"1. {lab['sections']['scope']}")
+    positions = [md.index(f". {lab['sections'][key]}") for key in SECTIONS]
     assert positions == sorted(positions)
-    assert "`hf/embedded`" in report.markdown and "workflow mode" in report.markdown
+    assert "| A2 | Your role(s) | deployer |" in md
+    assert any(r["passage"] == "eu-ai-act:art-26" for r in requirements)
+    for r in requirements:
+        line = f"- **{r['number']}** {r['statement']} — *{r['instrument_name']}, {r['article']}* [{r['passage']}]"
+        assert line in md
+    assert "_Applies because: EU; high-risk under the EU AI Act (Annex III(4)" in md
+    # Every cited id is in the references; nothing cited that is not.
+    refs = md.split("## 11. References")[1]
+    body = md.split("## 11. References")[0]
+    cited = set(re.findall(r"\[([a-z0-9-]+:[^\]\s;]+)\]", body))
+    assert cited and all(f"[{c}]" in refs for c in cited)
+    assert "wrote nothing" not in md
 
 
-def test_every_cited_id_is_in_the_references() -> None:
-    report = build()
-    refs = report.markdown.split("## 9. References")[1].split("## Appendix")[0]
-    body = report.markdown.split("## 9. References")[0] + report.markdown.split("## Appendix")[1]
-    cited = {m for m in re.findall(r"\[([a-z0-9-]+:[^\]\s;]+)\]", body)}
-    assert cited  # the check below would pass vacuously otherwise
-    for source_id in cited:
-        assert f"[{source_id}]" in refs
-    assert {p["source_id"] for p in report.references} == cited
-    assert report.unknown_ids == ["made:up"]
-    assert "Triage Act" in report.unverified
-    assert "(web)" in refs and "<https://example.org/a>" in refs
-    assert "web search failed: timeout" in report.markdown
+def test_a_section_without_requirements_says_why() -> None:
+    report, _, requirements = build(
+        task="A model that forecasts the electricity demand of our factory in Berlin from meter readings; "
+        "no personal data is involved."
+    )
+    sections = {r["section"] for r in requirements}
+    assert "incident" not in sections
+    assert "No requirement in this section applies: no serious-incident or breach-notification duty" in (
+        report.markdown
+    )
 
 
-def test_an_empty_synthesis_still_gives_a_sourced_report() -> None:
-    report = build(synthesis="", opinions=[])
-    assert "[eu-ai-act:art-14]" in report.markdown
-    assert report.markdown.count(labels("en")["no_synthesis"]) == 8
+def test_council_prose_passes_the_gate_line_by_line() -> None:
+    good = "4.1: Log each screening decision with the model version and keep the log for six months [gdpr:art-22]."
+    loop = "Translated by: EJAC Add a reference to the original sentence " * 4
+    opinions = [
+        {
+            "persona": "scientist",
+            "question": "q",
+            "answer": f"{good}\n## 10. Extra section\n{loop}",
+            "model": "m",
+        },
+        {
+            "persona": "legal_expert",
+            "question": "q",
+            "answer": "Check the Data Protection Act (DOMA).",
+            "model": "m",
+        },
+    ]
+    report, _, _ = build(opinions=opinions, passages=[P14, P22])
+    md = report.markdown
+    body, appendix = md.split("## Appendix: expert opinions")
+    assert "**Council** · Computer scientist: Log each screening decision" in body
+    assert "Extra section" not in body and "EJAC" not in body and "DOMA" not in body
+    assert "\\## 10. Extra section ⚠ *left out of the standard: a heading of its own*" in appendix
+    assert "left out of the standard: repeats itself" in appendix
+    assert "names a law or article no passage supports (DOMA, Data Protection Act)" in appendix
+
+
+def test_english_prose_stays_out_of_a_chinese_standard() -> None:
+    opinions = [{"persona": "scientist", "question": "q", "answer": "Log every decision.", "model": "m"}]
+    report, _, requirements = build(
+        language="zh", task="我们是一家德国公司，使用第三方AI工具筛选简历", opinions=opinions
+    )
+    body = report.markdown.split("## 附录")[0]
+    assert "部署者应当" in body and "Log every decision" not in body
+    assert "未纳入标准: 未使用任务的语言" in report.markdown
+    # References name their sources in Chinese too.
+    assert "[eu-ai-act:art-26] 欧盟《人工智能法》 — 高风险人工智能系统部署者的义务" in report.markdown
+
+
+def test_user_documents_show_under_their_section_and_stay_text() -> None:
+    report, _, _ = build(section_documents={"oversight": [DOC]})
+    md = report.markdown
+    oversight = md.split("## 7. Human oversight")[1].split("## 8.")[0]
+    assert "**From your documents:**" in oversight and "[docs:hr-policy.md#c1]" in oversight
+    assert "<img" not in md and "&lt;img src=x onerror=alert(1)&gt;" in md
+
+
+def test_a_follow_up_report_lists_its_changes() -> None:
+    change = {
+        "kind": "added",
+        "id": "gdpr.art-35.dpia-always",
+        "number": "2.3",
+        "statement": "x",
+        "reason": "r",
+    }
+    report, _, _ = build(changes=[change])
+    assert "## 10. Changes from the previous version" in report.markdown
+    assert "- **Added** 2.3 (`gdpr.art-35.dpia-always`) — r" in report.markdown
+    first, _, _ = build()
+    assert "Changes from the previous version" not in first.markdown
