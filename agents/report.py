@@ -139,8 +139,11 @@ def build_report(
     council_lines: list[str] = []
     cited: list[str] = [r["passage"] for r in requirements]
 
+    # What the standard is about: a council line must share enough of this vocabulary.
+    context = "\n".join([task, *(r["statement"] for r in requirements), *lab["sections"].values()])
+
     def passed(text: str, who: str) -> GateResult:
-        result = gate(text, language=language, passages=allowed, aliases=aliases, seen=seen)
+        result = gate(text, language=language, passages=allowed, aliases=aliases, seen=seen, context=context)
         rejected.extend((who, line, why) for line, why in result.rejected)
         cited.extend(result.cited)
         council_lines.extend(result.kept)

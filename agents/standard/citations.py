@@ -70,9 +70,22 @@ _REFERENCE_PATTERNS = (
     re.compile(r"(?<=\()[A-Z][A-Z0-9-]{1,9}(?=\))"),
     re.compile(r"\b(?:[A-Z][A-Za-z]+\s){1,5}(?:Act|Regulation|Directive|Law|Code|Framework|Standard)\b"),
     re.compile(r"《[^《》]{2,40}》"),
+    # "DER 2020/16", "Directive 2019/790": a name with an instrument number.
+    re.compile(r"\b[A-Z][A-Za-z]{1,11}\s+(?:No\.?\s*)?\d{2,4}/\d{1,4}\b"),
+    # Acronyms a model may coin for a law ("AIAA", "EUARIA"); common technical ones are allowed below.
+    re.compile(r"\b[A-Z][A-Z0-9]{2,7}\b"),
 )
 #: Acronyms too common to be a claimed instrument.
-_COMMON_ACRONYMS = frozenset({"AI", "EU", "US", "UK", "ML", "API", "IT", "HR", "PII", "LLM", "CEO", "UN"})
+_COMMON_ACRONYMS = frozenset(
+    {
+        "AI", "EU", "US", "UK", "ML", "API", "IT", "HR", "PII", "LLM", "CEO", "UN", "USA", "FAQ", "GPU", "CPU",
+        "SQL", "HTTP", "HTTPS", "JSON", "KPI", "KPIS", "SLA", "SLAS", "QA", "TLS", "SSL", "MFA", "RBAC", "SSO",
+        "AUC", "ROC", "SHAP", "LIME", "NLP", "OCR", "ASR", "TTS", "CRM", "ERP", "SAAS", "APP", "APPS", "ID",
+        "IDS", "VPN", "PDF", "CSV", "URL", "UI", "UX", "OK", "ISO", "IEC", "NIST", "RMF", "OECD", "GDPR", "CTO",
+        "CISO", "DPO", "DPIA", "FRIA", "GPAI", "PIA", "AML", "KYC", "NHS", "ICU", "ER", "GP", "A&E", "PIPL",
+        "CAC", "IP", "R&D", "GPT", "RAG", "MLOPS", "SOC", "NDA",
+    }
+)
 
 
 def _norm(text: str) -> str:
@@ -99,7 +112,7 @@ def flag_unverified(
     unverified: list[str] = []
     for pattern in _REFERENCE_PATTERNS:
         for mention in {m.group(0).strip() for m in pattern.finditer(text)}:
-            if mention in _COMMON_ACRONYMS or mention in unverified:
+            if mention.upper() in _COMMON_ACRONYMS or mention in unverified:
                 continue
             key = _norm(mention)
             if key in known_names or any(key.endswith(name) and name for name in known_names):

@@ -149,6 +149,9 @@ class Hit:
     negated: bool
 
 
+_ORIGIN_ONLY = re.compile(r"[\s-]*(made|built|developed|designed|manufactured)\b", re.IGNORECASE)
+
+
 def _clause_prefix(text: str, start: int) -> str:
     prefix = text[:start]
     boundaries = list(_CLAUSE.finditer(prefix))
@@ -212,6 +215,8 @@ def find_hits(text: str, lexicon: Lexicon | None = None) -> list[Hit]:
         negative: Hit | None = None
         for pattern in rule.patterns:
             for match in pattern.finditer(text):
+                if rule.fact == "jurisdictions" and _ORIGIN_ONLY.match(text, match.end()):
+                    continue  # "a US-made tool": where a product comes from, not where it is used
                 words = match.group(0).strip()
                 if is_negated(text, match.start(), lexicon, place=rule.fact == "jurisdictions"):
                     negative = negative or Hit(rule, words, True)
@@ -276,15 +281,9 @@ _DECIDING_USES = (
     "annex3:justice",
 )
 #: Kinds of system whose very use processes data about people.
-_PERSONAL_KINDS = (
-    "chatbot",
-    "generated_content",
-    "emotion_recognition",
-    "biometric_categorisation",
-    "remote_biometric_id",
-    "deepfake",
-    "gpai_model",
-)
+_PERSONAL_KINDS = ("chatbot", "emotion_recognition", "biometric_categorisation", "remote_biometric_id", "deepfake")
+#: Kinds whose provider handles people's data: a service's users' inputs, a model's web-scale training data.
+_PROVIDER_PERSONAL_KINDS = ("generated_content", "gpai_model")
 #: Sectors whose AI is about people (their data is personal data).
 _PERSONAL_SECTORS = (
     "healthcare",
@@ -292,7 +291,6 @@ _PERSONAL_SECTORS = (
     "credit",
     "insurance",
     "education",
-    "public_services",
     "law_enforcement",
     "migration",
     "justice",
@@ -392,6 +390,8 @@ def derive_facts(text: str, language: str) -> dict[str, FactDict]:
     role_source: FactSource = "rule"
     if "gpai_model" in kinds and roles & {"provider", "gpai_provider"}:
         imply("roles", "gpai_provider", r["gpai"].format(words=_first(hits, "system_kinds")))
+    if "gpai_model" in kinds and not roles - {"gpai_provider"}:
+        imply("roles", "gpai_provider", r["gpai"].format(words=_first(hits, "system_kinds")))
     if "gpai_provider" in roles:
         imply("system_kinds", "gpai_model", why("roles", "gpai_provider"))
     offer = by_strength.get(("roles", "provider", "offer"))
@@ -400,6 +400,11 @@ def derive_facts(text: str, language: str) -> dict[str, FactDict]:
     own_use = lexicon.cue("own_use", text)
     if "provider" in roles and "deployer" not in roles and own_use and not lexicon.cue("b2b", text):
         imply("roles", "deployer", r["own_use"].format(words=own_use.group(0)))
+    if "gpai_provider" in roles and "provider" in roles and not offer and "chatbot" not in kinds:
+        # Releasing a model is not placing an AI system on the market: no system, no system provider.
+        roles.discard("provider")
+    if "importer" in roles:
+        roles.discard("distributor")  # an importer that resells is still the importer
     weak_use = by_strength.get(("roles", "deployer", "weak"))
     if weak_use and not roles:
         imply("roles", "deployer", r["mentions"].format(words=weak_use))
@@ -440,8 +445,14 @@ def derive_facts(text: str, language: str) -> dict[str, FactDict]:
         (why("use_categories", c) for c in sorted(values["use_categories"])), ""
     )
     personal_why = personal_why or next((why("system_kinds", k) for k in _PERSONAL_KINDS if k in kinds), "")
+    if roles & {"provider", "gpai_provider"}:
+        personal_why = personal_why or next(
+            (why("system_kinds", k) for k in _PROVIDER_PERSONAL_KINDS if k in kinds), ""
+        )
     if not personal_why and sector and sector[2] in _PERSONAL_SECTORS:
         personal_why = r["mentions"].format(words=sector[3])
+    if lexicon.cue("no_personal", text):
+        negated.setdefault(("data", "personal"), lexicon.cue("no_personal", text).group(0))  # type: ignore[union-attr]
     if personal_why and ("data", "personal") not in negated:
         imply("data", "personal", r["implied_personal"].format(why=personal_why))
     for negated_key, negated_value in negated:

@@ -33,6 +33,20 @@ _PROMPT_ECHO = re.compile(
     r"请用中文回答|你的角色|你是|协调员|以下段落|参考材料",
     re.IGNORECASE,
 )
+#: Talk about the answer rather than the answer: it adds nothing a standard can hold anyone to.
+_FILLER = re.compile(
+    r"here'?s a|here is a|great example|so there you go|breakdown of|in summary|in conclusion|"
+    r"i hope|let me know|feel free|happy to help|sure[,!]|certainly[,!]|of course[,!]|game changer|"
+    r"as follows|the following|总之|综上|希望(这|以上)|如下[:：]|以下是",
+    re.IGNORECASE,
+)
+_STOP = frozenset(
+    "that this with from have will shall must should would could their there which where when what about "
+    "into also been being they them were such more most other only very each every than then these those "
+    "make made using used does done over under between within without".split()
+)
+#: Share of a line's words that must also occur in the task, the facts or the requirements.
+MIN_RELEVANCE = 0.4
 #: Requirement numbers a line may refer to ("5.2", "5.2:").
 REQUIREMENT_REF = re.compile(r"^\s*(?:[-*•]\s*)?\**(\d{1,2}\.\d{1,2})\**\s*[:：.)\-–—]?\s*")
 
@@ -53,6 +67,8 @@ REASONS = {
         "loop": "repeats itself",
         "language": "not in the task's language",
         "echo": "echoes the prompt",
+        "filler": "talks about the answer instead of giving one",
+        "relevance": "off the subject of this standard",
         "short": "too short to be a requirement",
         "long": "too long for one point",
         "unknown_id": "cites a passage that was not retrieved ({ids})",
@@ -65,6 +81,8 @@ REASONS = {
         "loop": "内容自我重复",
         "language": "未使用任务的语言",
         "echo": "复述了提示词",
+        "filler": "空泛的套话",
+        "relevance": "与本标准的内容无关",
         "short": "过短，不构成一项要求",
         "long": "过长，不是一个要点",
         "unknown_id": "引用了未检索到的段落（{ids}）",
@@ -122,17 +140,26 @@ def in_language(line: str, language: str) -> bool:
 
 
 def split_lines(text: str) -> list[str]:
-    """Model prose as candidate points: non-empty lines, long paragraphs split into sentences."""
-    out: list[str] = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        if len(line) > 400:
-            out += [s.strip() for s in re.split(r"(?<=[.!?。！？])\s*", line) if s.strip()]
-        else:
-            out.append(line)
-    return out
+    """Model prose as candidate points: its non-empty lines."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z]{4,}", text.lower()) if w not in _STOP}
+
+
+def _bigrams(text: str) -> set[str]:
+    cjk = "".join(_CJK.findall(text))
+    return {cjk[i : i + 2] for i in range(len(cjk) - 1)}
+
+
+def relevance(line: str, context: str) -> float:
+    """Share of the line's content words (Chinese: character pairs) that the context also uses."""
+    mine = _words(line) | _bigrams(line)
+    if not mine:
+        return 0.0
+    theirs = _words(context) | _bigrams(context)
+    return len(mine & theirs) / len(mine)
 
 
 def gate(
@@ -142,6 +169,7 @@ def gate(
     passages: Iterable[PassageDict],
     aliases: Iterable[str] = (),
     seen: set[str] | None = None,
+    context: str = "",
 ) -> GateResult:
     """Check each line of model prose; keep what passes.
 
@@ -151,6 +179,8 @@ def gate(
         passages: What the prose may cite (retrieved passages and the requirements' passages).
         aliases: Names of instruments the report rests on ("EU AI Act", "GDPR", "《个人信息保护法》").
         seen: Normalised lines already in the report; lines repeating them fail (updated in place).
+        context: What the standard is about (task, facts, requirements); a line that shares too
+            little of its vocabulary is off the subject. Empty: not checked.
     """
     reasons = REASONS.get(language, REASONS["en"])
     passages = list(passages)
@@ -179,8 +209,12 @@ def gate(
             why = reasons["loop"]
         elif _PROMPT_ECHO.search(body):
             why = reasons["echo"]
+        elif _FILLER.search(body):
+            why = reasons["filler"]
         elif not in_language(body, language):
             why = reasons["language"]
+        elif context and relevance(body, context) < MIN_RELEVANCE:
+            why = reasons["relevance"]
         else:
             cited = check_citations(body, known, "")
             flagged = flag_unverified(body, passages, "", aliases=aliases)
