@@ -15,7 +15,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 
-from agents.history import fit_history
+from agents.history import approx_tokens, fit_history
 from agents.models import load_chat_model
 from agents.personas import EXPERTS, load_persona
 from agents.report import clip, labels
@@ -27,9 +27,11 @@ from prompts import load_json, load_prompt, render_prompt
 PROMPT_PASSAGE_CHARS = 600
 #: Source id shown in prompts as the citation example when no passage was retrieved.
 EXAMPLE_ID = "eu-ai-act:art-14"
-#: Requirements shown to a model, and characters of each: enough to tailor, bounded for CPU prefill.
-PROMPT_REQUIREMENTS = 40
-PROMPT_REQUIREMENT_CHARS = 200
+#: Tokens of requirements shown to a model, and characters of each: enough to tailor, bounded for
+#: the context window and for CPU prefill.
+PROMPT_REQUIREMENTS_TOKENS = 1500
+PROMPT_REQUIREMENT_CHARS = 160
+PROMPT_REQUIREMENT_CHARS_ZH = 60
 
 
 def model_for(spec: str, options: Mapping[str, Any]) -> BaseChatModel:
@@ -114,13 +116,25 @@ def facts_block(facts: Mapping[str, FactDict], language: str) -> str:
 
 
 def requirements_block(requirements: Sequence[RequirementDict], language: str) -> str:
-    """The numbered requirements as one line each, for a prompt."""
+    """The numbered requirements as one short line each, within a token budget, for a prompt.
+
+    A model tailors the requirements; it does not need their full text (the
+    report has it), and forty Chinese statements in full would not fit an 8k
+    window beside the rest of the prompt.
+    """
     if not requirements:
         return labels(language)["none"]
-    shown = [
-        f"{r['number']} [{r['passage']}] {clip(r['statement'], PROMPT_REQUIREMENT_CHARS)}"
-        for r in requirements[:PROMPT_REQUIREMENTS]
-    ]
+    limit = PROMPT_REQUIREMENT_CHARS_ZH if language == "zh" else PROMPT_REQUIREMENT_CHARS
+    shown: list[str] = []
+    used = 0
+    for r in requirements:
+        line = f"{r['number']} [{r['passage']}] {clip(r['statement'], limit)}"
+        used += approx_tokens(line)
+        if used > PROMPT_REQUIREMENTS_TOKENS:
+            rest = len(requirements) - len(shown)
+            shown.append(f"(… {rest} more)" if language != "zh" else f"（……另有 {rest} 项）")
+            break
+        shown.append(line)
     return "\n".join(shown)
 
 

@@ -67,9 +67,11 @@ from agents.standard.types import FactDict, PassageDict, RequirementDict  # noqa
 from bench.common import finish, log  # noqa: E402
 from tools.catalogue import FACT_KEYS, corpus_passages  # noqa: E402
 
-SETS = {
-    "dev": ROOT / "bench" / "report_tasks.jsonl",
-    "holdout": ROOT / "bench" / "report_tasks_holdout.jsonl",
+#: Labelled task sets. "dev" tuned the rules (its second file was first written as a hold-out,
+#: and used for tuning once its results had been read); "holdout" has never been tuned on.
+SETS: dict[str, list[Path]] = {
+    "dev": [ROOT / "bench" / "report_tasks.jsonl", ROOT / "bench" / "report_tasks_dev2.jsonl"],
+    "holdout": [ROOT / "bench" / "report_tasks_holdout.jsonl"],
 }
 TARGETS = {
     "facts_accuracy": (">=", 0.9),
@@ -194,7 +196,9 @@ def score_report(
         if in_docs or ln.startswith(("|", "# ")):
             continue
         checked.append(re.sub(r"\*[^*]*\*|\[[^\]]*\]|<[^>]*>|`[^`]*`|\([^)]*\)", " ", ln))
-    language_ok = all(in_language(ln, language) for ln in checked if len(ln.strip(" -_*.:：")) > 8)
+    language_ok = all(
+        in_language(ln, language) for ln in checked if len(re.findall(r"[A-Za-z\u4e00-\u9fff]", ln)) >= 4
+    )
     sections = 0
     for number, _ in enumerate(REPORT_SECTIONS, 1):
         if re.search(rf"^- \*\*{number}\.\d+\*\*", body, re.MULTILINE):
@@ -245,12 +249,18 @@ class Turn:
     known_ids: list[str]
 
 
-def deterministic_turn(task: str, language: str, previous: Turn | None = None, follow_up: str = "") -> Turn:
-    """Facts by rules, requirements from the catalogue, the report with no model prose."""
+def deterministic_turn(
+    task: str, language: str, previous: Turn | None = None, follow_up: str = "", similarity: bool = False
+) -> Turn:
+    """Facts by rules (and category similarity), requirements from the catalogue, no model prose."""
     corpus = corpus_passages()
     changes = None
     if previous is None:
         facts = derive_facts(task, language)
+        if similarity:
+            from agents.standard.similarity import match_use, minilm_embed
+
+            facts = match_use(facts, task, language, minilm_embed)
         requirements = build_requirements(facts, language)
         strict: list[str] = []
     else:
@@ -326,7 +336,9 @@ class FullRunner:
 # -- the benchmark -------------------------------------------------------------------------------
 
 
-def run(tasks: Sequence[Mapping[str, Any]], runner: FullRunner | None, verbose: bool) -> dict[str, Any]:
+def run(
+    tasks: Sequence[Mapping[str, Any]], runner: FullRunner | None, verbose: bool, similarity: bool = False
+) -> dict[str, Any]:
     """Score every task (and its follow-up); return the figures."""
     totals: dict[str, float] = {
         "facts_right": 0,
@@ -354,7 +366,11 @@ def run(tasks: Sequence[Mapping[str, Any]], runner: FullRunner | None, verbose: 
     for task in tasks:
         t0 = time.monotonic()
         language = task["language"]
-        turn = runner.turn(task["id"], task["task"]) if runner else deterministic_turn(task["task"], language)
+        turn = (
+            runner.turn(task["id"], task["task"])
+            if runner
+            else deterministic_turn(task["task"], language, similarity=similarity)
+        )
         right, total, wrong = facts_score({k: f["value"] for k, f in turn.facts.items()}, task["facts"])
         score = score_report(
             turn.report,
@@ -497,8 +513,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--quiet", action="store_true", help="count problems per task instead of listing them"
     )
+    parser.add_argument(
+        "--similarity",
+        action="store_true",
+        help="deterministic mode with the category similarity (loads MiniLM)",
+    )
     args = parser.parse_args(argv)
-    paths = list(SETS.values()) if args.set == "all" else [SETS[args.set]]
+    paths = [p for group in SETS.values() for p in group] if args.set == "all" else SETS[args.set]
     tasks = [t for path in paths for t in load_tasks(path)]
     if args.ids:
         wanted = set(args.ids.split(","))
@@ -512,8 +533,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet_transformers()
         runner = FullRunner(args.max_new_tokens)
     log(f"{len(tasks)} tasks ({args.set}), {'embedded model end to end' if args.full else 'deterministic'}")
-    result = run(tasks, runner, verbose=not args.quiet)
-    result["mode"] = "full" if args.full else "deterministic"
+    result = run(tasks, runner, verbose=not args.quiet, similarity=args.similarity)
+    result["mode"] = (
+        "full" if args.full else "deterministic+similarity" if args.similarity else "deterministic"
+    )
     result["set"] = args.set
     return finish(result, TARGETS)
 

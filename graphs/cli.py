@@ -246,6 +246,14 @@ def _show_update(live: LivePrinter, update: dict[str, Any]) -> None:
             live.note(f"sources found: {ids}")
             for warning in getattr(value.get("warnings"), "value", value.get("warnings")) or []:
                 live.note(f"warning: {warning}")
+        elif node == "facts" and value.get("facts"):
+            live.note("applicability: " + facts_line(value["facts"], live.language))
+        elif node == "obligations" and "requirements" in value:
+            requirements = value["requirements"]
+            sections = len({r["section"] for r in requirements})
+            live.note(f"requirements: {len(requirements)} from the catalogue, in {sections} sections")
+            for change in value.get("changes") or []:
+                live.note(f"  {change['kind']} {change['number']} ({change['id']})")
         elif node == "plan" and value.get("mode"):
             live.note(f"mode: {value['mode']}")
         elif node == "consult":
@@ -253,6 +261,20 @@ def _show_update(live: LivePrinter, update: dict[str, Any]) -> None:
                 live.finished("consult", opinion["persona"])
         elif node in ("coordinator", "synthesize"):
             live.finished(node)
+
+
+def facts_line(facts: dict[str, Any], language: str) -> str:
+    """The facts that decide the requirements, on one line ("EU · deployer · Annex III(4) …")."""
+    from agents.standard.requirements import value_label
+
+    parts: list[str] = []
+    for key in ("jurisdictions", "roles", "use_categories", "prohibited", "data", "system_kinds"):
+        value = facts.get(key, {}).get("value")
+        for item in value if isinstance(value, list) else []:
+            parts.append(value_label(key, item, language))
+    if facts.get("automated_decisions", {}).get("value"):
+        parts.append("决定影响个人" if language == "zh" else "decides about people")
+    return " · ".join(parts) or ("未说明" if language == "zh" else "nothing stated")
 
 
 def _json_result(thread_id: str, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
@@ -264,6 +286,9 @@ def _json_result(thread_id: str, ctx: Context, values: dict[str, Any]) -> dict[s
         "mode": values.get("mode", ""),
         "models": {p: ctx.persona_model(p) for p in PERSONA_MODEL_FIELDS},
         "report": values.get("report", ""),
+        "facts": values.get("facts", {}),
+        "requirements": values.get("requirements", []),
+        "changes": values.get("changes", []),
         "opinions": values.get("opinions", []),
         "sources": values.get("sources", []),
         "passages": values.get("passages", []),

@@ -20,6 +20,7 @@ Use it three ways:
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -60,6 +61,7 @@ from agents.standard.facts import derive_facts
 from agents.standard.followup import apply_follow_up
 from agents.standard.refine import refine_facts
 from agents.standard.requirements import REPORT_SECTIONS, build_requirements, diff_requirements
+from agents.standard.similarity import match_use, minilm_embed
 from agents.standard.types import OpinionDict, PassageDict, RequirementDict
 from graphs.checkpointing import checkpointer_for
 from graphs.context import Context
@@ -77,6 +79,8 @@ QUERY_HISTORY_CHARS = 600
 #: Passages from the user's documents shown per report section.
 SECTION_DOCUMENTS = 2
 SEARCH_TOOL = "search_documents"
+#: Embeds texts for the category similarity of the facts (the retrieval model; tests swap in a fake).
+category_embed = minilm_embed
 
 
 # -- helpers -------------------------------------------------------------------------
@@ -215,6 +219,8 @@ async def facts(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             "relaxed_topics": revision.relax,
         }
     derived = derive_facts(state["task"], language)
+    # A high-risk use described in words the rules do not know is caught by similarity.
+    derived = await asyncio.to_thread(match_use, derived, state["task"], language, category_embed)
     warnings: list[str] = []
     if await _can_call_tools(ctx):
         model = await amodel_for(ctx.persona_model("coordinator"), ctx.model_options())

@@ -19,8 +19,8 @@ from agents.personas import load_persona
 
 #: What the coordinator is doing, by node.
 _PHASES = {
-    "en": {"coordinator": "planning", "synthesize": "writing the synthesis"},
-    "zh": {"coordinator": "规划", "synthesize": "撰写综合意见"},
+    "en": {"coordinator": "planning", "synthesize": "writing the overview", "facts": "reading the facts"},
+    "zh": {"coordinator": "规划", "synthesize": "撰写概述", "facts": "读取适用事实"},
 }
 
 

@@ -92,8 +92,30 @@ class Lexicon:
 
 
 def _english(pattern: str) -> str:
-    # "face recognition", "face-recognition" and "face  recognition" are the same words.
-    return pattern.replace(" ", r"[\s-]")
+    """`pattern` with each space outside a character class matching a space or a hyphen.
+
+    "face recognition", "face-recognition" and "face  recognition" are the same words.
+    """
+    out: list[str] = []
+    in_class = escaped = False
+    for ch in pattern:
+        if escaped:
+            out.append(ch)
+            escaped = False
+        elif ch == "\\":
+            out.append(ch)
+            escaped = True
+        elif ch == "[" and not in_class:
+            in_class = True
+            out.append(ch)
+        elif ch == "]" and in_class:
+            in_class = False
+            out.append(ch)
+        elif ch == " " and not in_class:
+            out.append(r"[\s-]")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _compile(en: Iterable[str] = (), zh: Iterable[str] = ()) -> tuple[re.Pattern[str], ...]:
@@ -149,7 +171,7 @@ class Hit:
     negated: bool
 
 
-_ORIGIN_ONLY = re.compile(r"[\s-]*(made|built|developed|designed|manufactured)\b", re.IGNORECASE)
+_ORIGIN_ONLY = re.compile(r"(-(made|built|developed|designed|manufactured)|\s+made)\b", re.IGNORECASE)
 
 
 def _clause_prefix(text: str, start: int) -> str:
@@ -281,7 +303,13 @@ _DECIDING_USES = (
     "annex3:justice",
 )
 #: Kinds of system whose very use processes data about people.
-_PERSONAL_KINDS = ("chatbot", "emotion_recognition", "biometric_categorisation", "remote_biometric_id", "deepfake")
+_PERSONAL_KINDS = (
+    "chatbot",
+    "emotion_recognition",
+    "biometric_categorisation",
+    "remote_biometric_id",
+    "deepfake",
+)
 #: Kinds whose provider handles people's data: a service's users' inputs, a model's web-scale training data.
 _PROVIDER_PERSONAL_KINDS = ("generated_content", "gpai_model")
 #: Sectors whose AI is about people (their data is personal data).

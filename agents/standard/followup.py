@@ -66,6 +66,13 @@ _ALSO = re.compile(
 #: only the legal exceptions of their rules (`unless`) or "not high-risk" take them away.
 _NO_REMOVAL_BY_NEGATION = frozenset({"use_categories", "prohibited", "sector"})
 _EXCEPTIONS = frozenset({"use_categories", "prohibited"})
+#: Words that deny a use outright ("it is not used for hiring", "不涉及人寿保险"): then a negated use goes.
+_SCOPE_DENIAL = re.compile(
+    r"\bnot (used |meant |intended )?for\b|"
+    r"\b(does not|doesn't|do not|don't|will not|won't) (involve|cover|include)|"
+    r"\bno longer\b|\bnever used for\b|不涉及|不用于|不再|并不用于|不属于|不包括|只用于|仅用于",
+    re.IGNORECASE,
+)
 #: A general-purpose model offered as a service generates content for people.
 _SERVICE = re.compile(r"\bAPI\b|\bapps?\b|\bchat|\bservice|接口|服务|应用|助手|对话", re.IGNORECASE)
 _NOT_HIGH_RISK = re.compile(
@@ -126,7 +133,7 @@ def apply_follow_up(previous: Mapping[str, FactDict], text: str, language: str, 
     out = FollowUp(facts={})
     for key in FACT_KEYS:
         add, remove = found[key]
-        if key in _NO_REMOVAL_BY_NEGATION:
+        if key in _NO_REMOVAL_BY_NEGATION and not _SCOPE_DENIAL.search(text):
             # "I don't want any candidate rejected …" is about oversight, not about hiring.
             remove = {v for v in remove if not any(h.negated and h.rule.value == v for h in hits)} | (
                 remove & _exception_values(lexicon, key, text)

@@ -85,7 +85,7 @@ async def refine_facts(
     except Exception as exc:  # a model that cannot do structured output keeps the rule facts
         return out, f"the model could not refine the applicability facts ({type(exc).__name__}); rules only"
     if not isinstance(answer, TaskFacts):
-        return out, ""
+        return out, "the model gave no structured applicability facts; rules only"
     for key, value in answer.model_dump().items():
         current = out.get(key)
         if current is None or current["source"] != "default":

@@ -56,11 +56,13 @@ def test_stdin_task_output_file_and_live_stream(tmp_path: Path, index_dir: Path)
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert out.read_text(encoding="utf-8").strip() == done.stdout.strip()
-    assert "## 9. References" in done.stdout
+    assert "## 11. References" in done.stdout and "## Applicability assumptions" in done.stdout
     # The live stream on stderr names the speakers and the sources found.
     assert "sources found:" in done.stderr
     assert "── Computer scientist" in done.stderr and "── Legal expert" in done.stderr
     assert "── Standards coordinator" in done.stderr
+    # The facts and the requirements they select are shown before the experts speak.
+    assert "applicability: " in done.stderr and "requirements: " in done.stderr
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,8 @@ from tests.unit.council_fakes import PASSAGES, FakeRetriever, ScriptedChatModel,
 def retriever(monkeypatch: pytest.MonkeyPatch) -> FakeRetriever:
     fake = FakeRetriever()
     monkeypatch.setattr(compliance, "get_retriever", lambda settings: fake)
+    # No real embedding model in unit tests: every text is the same vector, so no category matches.
+    monkeypatch.setattr(compliance, "category_embed", lambda texts: [[1.0, 0.0]] * len(texts))
     return fake
 
 

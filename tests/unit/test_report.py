@@ -48,7 +48,8 @@ def test_citations_of_retrieved_ids_are_kept_and_others_flagged() -> None:
 
 def test_invented_instruments_are_flagged_but_usual_names_of_known_ones_are_not() -> None:
     text = (
-        "Follow the EU AI Act, the AI Act, Regulation (EU) 2024/1689, the GDPR and 《生成式人工智能服务管理暂行办法》, "
+        "Follow the EU AI Act, the AI Act, Regulation (EU) 2024/1689, the GDPR and "
+        "《生成式人工智能服务管理暂行办法》, "
         "but also the Data Protection Act (DOMA) and Article 99."
     )
     aliases = [
@@ -97,7 +98,7 @@ def build(language: str = "en", task: str = TASK, **kw):
 
 
 def test_the_report_opens_with_the_assumptions_then_numbered_cited_requirements() -> None:
-    report, facts, requirements = build()
+    report, _, requirements = build()
     md = report.markdown
     lab = labels("en")
     assert md.index(lab["assumptions"]) < md.index(f"1. {lab['sections']['scope']}")
@@ -106,7 +107,8 @@ def test_the_report_opens_with_the_assumptions_then_numbered_cited_requirements(
     assert "| A2 | Your role(s) | deployer |" in md
     assert any(r["passage"] == "eu-ai-act:art-26" for r in requirements)
     for r in requirements:
-        line = f"- **{r['number']}** {r['statement']} — *{r['instrument_name']}, {r['article']}* [{r['passage']}]"
+        cite = f"*{r['instrument_name']}, {r['article']}* [{r['passage']}]"
+        line = f"- **{r['number']}** {r['statement']} — {cite}"
         assert line in md
     assert "_Applies because: EU; high-risk under the EU AI Act (Annex III(4)" in md
     # Every cited id is in the references; nothing cited that is not.
@@ -130,7 +132,7 @@ def test_a_section_without_requirements_says_why() -> None:
 
 
 def test_council_prose_passes_the_gate_line_by_line() -> None:
-    good = "4.1: Log each screening decision with the model version and keep the log for six months [gdpr:art-22]."
+    good = "4.1: Log each screening decision with the model version; keep the log six months [gdpr:art-22]."
     loop = "Translated by: EJAC Add a reference to the original sentence " * 4
     opinions = [
         {
@@ -158,7 +160,7 @@ def test_council_prose_passes_the_gate_line_by_line() -> None:
 
 def test_english_prose_stays_out_of_a_chinese_standard() -> None:
     opinions = [{"persona": "scientist", "question": "q", "answer": "Log every decision.", "model": "m"}]
-    report, _, requirements = build(
+    report, _, _ = build(
         language="zh", task="我们是一家德国公司，使用第三方AI工具筛选简历", opinions=opinions
     )
     body = report.markdown.split("## 附录")[0]
