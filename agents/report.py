@@ -189,7 +189,13 @@ def build_report(
         out += ["", f"## {number}. {lab['sections'][key]}", ""]
         if key == "scope":
             if overview:
-                out += [f"**{lab['council']}:** " + " ".join(overview), ""]
+                sentences = [
+                    line
+                    if line.endswith((".", "。", "!", "?", "！", "？"))
+                    else line + ("。" if language == "zh" else ".")
+                    for line in overview
+                ]
+                out += [f"**{lab['council']}:** " + ("" if language == "zh" else " ").join(sentences), ""]
             out.append(f"- **1.1** {_scope_statement(task, values, language)}")
         mine = [r for r in requirements if r["section"] == key]
         for r in mine:
@@ -225,9 +231,12 @@ def build_report(
     out += ["", f"## {next_number}. {lab['open_questions']}", ""]
     next_number += 1
     questions = _open_questions(facts, values, language)
-    if warnings:
+    # Problems with a source (a failed web search, a file that could not be read) are worth a
+    # reader's attention; that web search is off without a key is not.
+    shown = [w for w in warnings if not w.startswith("web search skipped")]
+    if shown:
         # System messages stay as they are (in English), quoted as code, not as the standard's prose.
-        questions += [f"{lab['warnings']}: `{w.replace('`', chr(39))}`" for w in warnings]
+        questions += [f"{lab['warnings']}: `{w.replace('`', chr(39))}`" for w in shown]
     out += [f"- {q}" for q in questions] or [lab["none"]]
 
     references = [by_id[i] for i in unique(cited) if i in by_id]

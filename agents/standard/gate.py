@@ -37,7 +37,9 @@ _PROMPT_ECHO = re.compile(
 _FILLER = re.compile(
     r"here'?s a|here is a|great example|so there you go|breakdown of|in summary|in conclusion|"
     r"i hope|let me know|feel free|happy to help|sure[,!]|certainly[,!]|of course[,!]|game changer|"
-    r"as follows|the following|总之|综上|希望(这|以上)|如下[:：]|以下是",
+    r"as follows|the following|总之|综上|希望(这|以上)|如下[:：]|以下是|"
+    r"\bthe standard (is|requires|includes|covers|highlights|emphasi[sz]es|describes|adds|goes|ends)\b|"
+    r"\b(requirements|articles?) mentioned in\b|\bthis (section|paragraph|answer)\b|本标准(要求|包括|涵盖|强调)",
     re.IGNORECASE,
 )
 _STOP = frozenset(
@@ -191,6 +193,18 @@ def split_lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+def _near_repeat(norm: str, seen: set[str]) -> bool:
+    """Whether a line says nearly what an earlier one said, in nearly the same words."""
+    mine = set(norm.split())
+    if len(mine) < 5:
+        return False
+    for other in seen:
+        theirs = set(other.split())
+        if theirs and len(mine & theirs) / len(mine | theirs) >= 0.6:
+            return True
+    return False
+
+
 def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z]{4,}", text.lower()) if w not in _STOP}
 
@@ -250,7 +264,7 @@ def gate(
             why = reasons["short"]
         elif len(body) > 500:
             why = reasons["long"]
-        elif norm in seen:
+        elif norm in seen or _near_repeat(norm, seen):
             why = reasons["repeat"]
         elif loops(body):
             why = reasons["loop"]

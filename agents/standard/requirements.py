@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -59,6 +60,52 @@ def tag_label(tag: str, values: Mapping[str, Any], language: str) -> str:
     return text
 
 
+_ROMAN = {
+    "I": "一",
+    "II": "二",
+    "III": "三",
+    "IV": "四",
+    "V": "五",
+    "VI": "六",
+    "VII": "七",
+    "VIII": "八",
+    "IX": "九",
+    "X": "十",
+    "XI": "十一",
+    "XII": "十二",
+    "XIII": "十三",
+}
+
+
+def _roman(match: re.Match[str]) -> str:
+    first, last = match.group(1), match.group(2)
+    out = "附件" + _ROMAN.get(first, first)
+    return out + ("至" + _ROMAN.get(last, last) if last else "")
+
+
+def article_label(article: str, language: str) -> str:
+    """An article locator in the report's language ("Art. 26(1)" -> "第26(1)条" in Chinese).
+
+    Locators with words in them ("Art. 73 (internal escalation)") stay as the catalogue wrote them.
+    """
+    if language != "zh" or re.search(r"[\u4e00-\u9fff]", article) or re.search(r"\([a-z]{3,}", article):
+        return article
+    number = r"\d+(?:\([0-9a-z]+\))*(?:\s*[-–]\s*\(?[0-9a-z]+\)?)*"
+    numbers = rf"{number}(?:,\s*(?:{number}|\([0-9a-z]+\)(?:\s*[-–]\s*\([0-9a-z]+\))?))*"
+    text = re.sub(rf"\bArts?\.\s*({numbers})", r"第\1条", article)
+    text = re.sub(r"\bAnnex(?:es)?\s+([IVX]+)\b(?:\s*[-–]\s*([IVX]+)\b)?", _roman, text)
+    text = re.sub(r"\bAnnex\s+([A-D](?:\.\d+)*)", r"附录\1", text)
+    text = re.sub(r"\bpoints?\s+([\w()–-]+)", r"第\1点", text)
+    text = re.sub(
+        r"\bRecitals?\s+(\d+(?:(?:, | and )\d+)*)",
+        lambda m: "序言第" + re.sub(r", | and ", "、", m.group(1)) + "段",
+        text,
+    )
+    text = re.sub(r"\bClauses?\s+([\d.]+(?:\s*[-–]\s*[\d.]+)?)", r"第\1条", text)
+    text = re.sub(r"\bPrinciple\s+([\d.]+)", r"原则\1", text)
+    return text.replace(" and ", "及").replace("; ", "；")
+
+
 def build_requirements(
     facts: Mapping[str, FactDict],
     language: str,
@@ -87,7 +134,7 @@ def build_requirements(
                 "instrument": o.instrument,
                 "instrument_name": instrument.display(language),
                 "binding": instrument.binding,
-                "article": o.article,
+                "article": article_label(o.article, language),
                 "passage": o.passage,
                 "statement": o.shall(language),
                 "because": because,
@@ -115,7 +162,8 @@ def diff_requirements(
         if zh
         else ", ".join(labels.get(k, k).lower() for k in corrected)
     )
-    topics = ", ".join(tightened_topics)
+    names = fact_labels(language)["topics"]
+    topics = ("、" if zh else ", ").join(names.get(t, t) for t in tightened_topics)
     old = {r["id"]: r for r in before}
     new = {r["id"]: r for r in after}
     changes: list[ChangeDict] = []
@@ -142,7 +190,8 @@ def diff_requirements(
         if r["id"] in new or r["id"] in replaced:
             continue
         if r["level"] == "strict" and relaxed_topics:
-            reason = "应您的要求放宽" if zh else f"you asked to relax {', '.join(relaxed_topics)}"
+            relaxed = ("、" if zh else ", ").join(names.get(t, t) for t in relaxed_topics)
+            reason = f"应您的要求放宽（{relaxed}）" if zh else f"you asked to relax {relaxed}"
         else:
             reason = (
                 f"更正后的事实使其不再适用：{facts_why}"

@@ -309,3 +309,27 @@ def test_build_graph_with_a_bad_path_is_one_clear_error(tmp_path) -> None:
     blocker.write_text("x")
     with pytest.raises(CheckpointerError, match="cannot open thread database"):
         compliance.build_graph(checkpointer=blocker / "threads.sqlite")
+
+
+async def test_user_documents_show_under_the_sections_they_bear_on(monkeypatch, retriever, tmp_path) -> None:
+    from tools import Passage
+
+    policy = Passage(
+        source_id="docs:hr-policy.md#c1",
+        title="hr-policy.md",
+        locator="hr-policy.md",
+        text="Recruiters review every rejection before it is sent to the candidate.",
+        origin="docs",
+        score=1.0,
+    )
+    retriever.passages = [policy, *PASSAGES]
+    use_model(monkeypatch, ScriptedChatModel())
+    out = await compliance.build_graph().ainvoke(
+        {"messages": [HumanMessage("We use a vendor's CV screening tool in Germany")]},
+        context=ctx(mode="workflow", docs_dir=str(tmp_path)),
+    )
+    # One search per section with requirements, each naming the section and the task.
+    assert len(retriever.queries) > 5 and all("CV screening" in q for q in retriever.queries)
+    assert "**From your documents:**" in out["report"]
+    assert "[docs:hr-policy.md#c1]" in out["report"]
+    assert "docs:hr-policy.md#c1" in {s["source_id"] for s in out["sources"]}

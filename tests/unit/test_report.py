@@ -191,3 +191,13 @@ def test_a_follow_up_report_lists_its_changes() -> None:
     assert "- **Added** 2.3 (`gdpr.art-35.dpia-always`) — r" in report.markdown
     first, _, _ = build()
     assert "Changes from the previous version" not in first.markdown
+
+
+def test_a_chinese_standard_names_articles_in_chinese() -> None:
+    from agents.standard.requirements import article_label
+
+    assert article_label("Art. 6(1)-(2) and Annex III; Art. 26(1)", "zh") == "第6(1)-(2)条及附件三；第26(1)条"
+    assert article_label("Recitals 38 and 71; Art. 22", "zh") == "序言第38、71段；第22条"
+    assert article_label("Clause 6.1.4; Annex A.5", "zh") == "第6.1.4条；附录A.5"
+    assert article_label("第二十四条 Art. 24", "zh") == "第二十四条 Art. 24"  # already Chinese
+    assert article_label("Art. 26(1)", "en") == "Art. 26(1)"
