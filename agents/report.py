@@ -233,10 +233,10 @@ def build_report(
     questions = _open_questions(facts, values, language)
     # Problems with a source (a failed web search, a file that could not be read) are worth a
     # reader's attention; that web search is off without a key is not.
-    shown = [w for w in warnings if not w.startswith("web search skipped")]
-    if shown:
+    notices = [w for w in warnings if not w.startswith("web search skipped")]
+    if notices:
         # System messages stay as they are (in English), quoted as code, not as the standard's prose.
-        questions += [f"{lab['warnings']}: `{w.replace('`', chr(39))}`" for w in shown]
+        questions += [f"{lab['warnings']}: `{w.replace('`', chr(39))}`" for w in notices]
     out += [f"- {q}" for q in questions] or [lab["none"]]
 
     references = [by_id[i] for i in unique(cited) if i in by_id]

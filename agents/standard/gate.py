@@ -39,7 +39,8 @@ _FILLER = re.compile(
     r"i hope|let me know|feel free|happy to help|sure[,!]|certainly[,!]|of course[,!]|game changer|"
     r"as follows|the following|总之|综上|希望(这|以上)|如下[:：]|以下是|"
     r"\bthe standard (is|requires|includes|covers|highlights|emphasi[sz]es|describes|adds|goes|ends)\b|"
-    r"\b(requirements|articles?) mentioned in\b|\bthis (section|paragraph|answer)\b|本标准(要求|包括|涵盖|强调)",
+    r"\b(requirements|articles?) mentioned in\b|\bthis (section|paragraph|answer)\b|"
+    r"本标准(要求|包括|涵盖|强调)",
     re.IGNORECASE,
 )
 _STOP = frozenset(
