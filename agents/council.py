@@ -138,6 +138,14 @@ def requirements_block(requirements: Sequence[RequirementDict], language: str) -
     return "\n".join(shown)
 
 
+def task_text(task: str, request: str, language: str) -> str:
+    """The thread's task, with this turn's follow-up request when there is one."""
+    if not request.strip() or request.strip() == task.strip():
+        return task
+    said = "用户本轮的后续要求：" if language == "zh" else "The user's follow-up request now: "
+    return f"{task}\n\n{said}{request}"
+
+
 def default_question(persona: str, language: str) -> str:
     """What the fixed workflow asks expert `persona`."""
     table: dict[str, dict[str, str]] = load_json("expert_questions.json")

@@ -51,6 +51,7 @@ from agents.council import (
     opinion,
     persona_config,
     synthesis_request,
+    task_text,
 )
 from agents.history import fit_history
 from agents.language import detect_language
@@ -144,7 +145,7 @@ def _consult_sends(state: State, questions: list[tuple[str, str, str | None]]) -
                 persona=persona,
                 question=question,
                 tool_call_id=call_id,
-                task=state["task"],
+                task=task_text(state["task"], state.get("request", ""), state["language"]),
                 language=state["language"],
                 passages=_extra_passages(state),
                 facts=dict(state.get("facts", {})),
@@ -258,7 +259,7 @@ async def obligations(state: State, runtime: Runtime[Context]) -> dict[str, Any]
 async def _section_documents(
     ctx: Context, task: str, language: str, requirements: list[RequirementDict]
 ) -> dict[str, list[PassageDict]]:
-    """Passages of the user's documents (or the web) that bear on each section, searched per section.
+    """Passages of the user's documents that bear on each section, searched per section.
 
     The catalogue covers the law; what the organisation's own policies say
     about a section can only come from its documents, so each section with
@@ -302,7 +303,7 @@ async def coordinator(
     opening: list[BaseMessage] = []
     if not history:
         opening = coordinator_request(
-            task=state["task"],
+            task=task_text(state["task"], state.get("request", ""), state["language"]),
             passages=_extra_passages(state),
             max_rounds=ctx.max_rounds,
             language=state["language"],
@@ -469,7 +470,7 @@ async def synthesize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     model = await amodel_for(spec, ctx.model_options())
     system = SystemMessage(load_persona("coordinator").seed_memory)
     request = synthesis_request(
-        task=state["task"],
+        task=task_text(state["task"], state.get("request", ""), language),
         language=language,
         facts=state.get("facts", {}),
         requirements=requirements,

@@ -229,7 +229,12 @@ async def test_follow_up_sees_the_first_turn_and_resets_per_turn_fields(monkeypa
     assert len(out["messages"]) == 4 and len(out["opinions"]) == 2  # opinions are this turn's only
     sent = " ".join(m.text for m in by_persona(model, "scientist")[0]["messages"])
     assert "Policy for a triage chatbot" in sent  # the expert saw the earlier turn
+    assert "follow-up request now: Make the privacy controls stricter" in sent  # and what is asked now
     assert "Policy for a triage chatbot" in retriever.queries[-1]  # and so did retrieval
+    # The follow-up revises the thread's standard: same title, stricter entries, a list of changes.
+    assert out["report"].startswith("# AI compliance standard: Policy for a triage chatbot")
+    assert out["changes"] and "## 10. Changes from the previous version" in out["report"]
+    assert any(r["level"] == "strict" for r in out["requirements"])
 
 
 async def test_history_is_trimmed_to_the_window_but_kept_in_the_checkpoint(monkeypatch, retriever) -> None:
