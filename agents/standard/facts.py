@@ -171,6 +171,12 @@ class Hit:
     negated: bool
 
 
+#: "发给新加坡的再保险公司": where data is sent to, not where the system is used.
+_SENT_TO = re.compile(r"(发给|传给|传至|传输到|发送到|提供给|转给)$")
+_MAKER_AFTER = re.compile(
+    r"\s+(manufacturer|maker|vendor|supplier|developer|company|firm|provider)s?\b", re.I
+)
+_FROM_BEFORE = re.compile(r"\b(from|by|of)\s+(an?|the)\s+$", re.IGNORECASE)
 _ORIGIN_ONLY = re.compile(r"(-(made|built|developed|designed|manufactured)|\s+made)\b", re.IGNORECASE)
 
 
@@ -197,6 +203,8 @@ def is_negated(text: str, start: int, lexicon: Lexicon, *, place: bool = False) 
             ("no stores in the EU").
     """
     prefix = _clause_prefix(text, start)
+    if prefix.endswith(("不", "未", "没", "非", "无")):
+        return True  # "不提供", "未使用": a Chinese negation right before the words
     zh_cues = (*lexicon.negation_zh, *lexicon.place_zh) if place else lexicon.negation_zh
     # Chinese: a cue within a few characters, with no other clause between.
     tail = prefix[-_ZH_WINDOW:]
@@ -218,9 +226,11 @@ def is_negated(text: str, start: int, lexicon: Lexicon, *, place: bool = False) 
             ends_with_preposition = last in _SCOPE_BREAKERS or last in ("outside", "except")
             if not place and not ends_with_preposition and any(w in _SCOPE_BREAKERS for w in between):
                 continue
-            # "don't sell outside the US": two negations cancel.
-            before = window[max(0, i - 3) : i]
-            return not any(_cue_at(before, j, 1, lexicon.negation_en) for j in range(len(before)))
+            # "don't sell outside the US": a negated "outside" or "except" cancels out.
+            if last in ("outside", "except", "without"):
+                before = window[max(0, i - 3) : i]
+                return not any(w in ("not", "don't", "doesn't", "never", "won't", "no") for w in before)
+            return True
     return False
 
 
@@ -237,8 +247,12 @@ def find_hits(text: str, lexicon: Lexicon | None = None) -> list[Hit]:
         negative: Hit | None = None
         for pattern in rule.patterns:
             for match in pattern.finditer(text):
-                if rule.fact == "jurisdictions" and _ORIGIN_ONLY.match(text, match.end()):
-                    continue  # "a US-made tool": where a product comes from, not where it is used
+                if rule.fact == "jurisdictions" and (
+                    _ORIGIN_ONLY.match(text, match.end())
+                    or (_MAKER_AFTER.match(text, match.end()) and _FROM_BEFORE.search(text[: match.start()]))
+                    or _SENT_TO.search(text[max(0, match.start() - 4) : match.start()])
+                ):
+                    continue  # "a US-made tool", "from a Japanese manufacturer": where it comes from
                 words = match.group(0).strip()
                 if is_negated(text, match.start(), lexicon, place=rule.fact == "jurisdictions"):
                     negative = negative or Hit(rule, words, True)
@@ -293,14 +307,14 @@ REASONS: dict[str, dict[str, str]] = {
     },
 }
 
-#: Uses that decide about people (Annex III areas whose decisions have significant effects).
+#: Uses that decide about people (Annex III areas whose decisions have significant effects). Not
+#: justice: it also covers tools that assist a judge or sway voters, which decide about no one.
 _DECIDING_USES = (
     "annex3:employment",
     "annex3:essential_services",
     "annex3:education",
     "annex3:law_enforcement",
     "annex3:migration",
-    "annex3:justice",
 )
 #: Kinds of system whose very use processes data about people.
 _PERSONAL_KINDS = (
@@ -330,7 +344,8 @@ _IDENTIFYING = re.compile(
     r"fac(e|ial)[\s-](recognition|identification|verification|matching|search|index)|"
     r"biometric identification|"
     r"identif(y|ies|ying|ication) (people|persons|individuals|customers|shoppers|suspects|visitors)|"
-    r"fingerprint|voice ?print|iris|unlock|刷脸|人脸识别|指纹|声纹|虹膜|核验身份|身份核验|门禁",
+    r"fingerprint|voice ?print|iris|unlock|"
+    r"刷脸|人脸识别|人脸核验|人脸比对|指纹|声纹|虹膜|核验身份|身份核验|门禁",
     re.IGNORECASE,
 )
 
@@ -397,6 +412,12 @@ def derive_facts(text: str, language: str) -> dict[str, FactDict]:
             values[key].add(value)
             reasons[(key, value)] = reason
 
+    weak_place = by_strength.get(("jurisdictions", "cn", "weak"))
+    if weak_place and not values["jurisdictions"]:
+        # "某市", "省级": Chinese administrative words place a task with no named country in China.
+        imply("jurisdictions", "cn", r["mentions"].format(words=weak_place))
+    if values["internal_only"] and lexicon.cue("public_facing", text):
+        values["internal_only"].clear()  # internal staff use it, and so do outsiders
     kinds = values["system_kinds"]
     # -- kinds of system: what one kind implies of another.
     if "chatbot" in kinds:
@@ -416,13 +437,15 @@ def derive_facts(text: str, language: str) -> dict[str, FactDict]:
     # -- roles: who builds, who offers, who uses.
     roles = values["roles"]
     role_source: FactSource = "rule"
+    offer = by_strength.get(("roles", "provider", "offer"))
     if "gpai_model" in kinds and roles & {"provider", "gpai_provider"}:
         imply("roles", "gpai_provider", r["gpai"].format(words=_first(hits, "system_kinds")))
+    if "gpai_model" in kinds and offer:
+        imply("system_kinds", "generated_content", r["mentions"].format(words=offer))
     if "gpai_model" in kinds and not roles - {"gpai_provider"}:
         imply("roles", "gpai_provider", r["gpai"].format(words=_first(hits, "system_kinds")))
     if "gpai_provider" in roles:
         imply("system_kinds", "gpai_model", why("roles", "gpai_provider"))
-    offer = by_strength.get(("roles", "provider", "offer"))
     if offer and not roles & {"importer", "distributor"}:
         imply("roles", "provider", r["mentions"].format(words=offer))
     own_use = lexicon.cue("own_use", text)
@@ -469,9 +492,8 @@ def derive_facts(text: str, language: str) -> dict[str, FactDict]:
     personal_why = next(
         (why("data", d) for d in ("health", "biometric", "children", "special_category") if d in data), ""
     )
-    personal_why = personal_why or next(
-        (why("use_categories", c) for c in sorted(values["use_categories"])), ""
-    )
+    about_people = sorted(values["use_categories"] - {"annex3:critical_infrastructure", "annex1:product"})
+    personal_why = personal_why or next((why("use_categories", c) for c in about_people), "")
     personal_why = personal_why or next((why("system_kinds", k) for k in _PERSONAL_KINDS if k in kinds), "")
     if roles & {"provider", "gpai_provider"}:
         personal_why = personal_why or next(

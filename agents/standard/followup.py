@@ -180,11 +180,18 @@ def apply_follow_up(previous: Mapping[str, FactDict], text: str, language: str, 
             new = [v for v in FACT_SCHEMA[key][1] if v in current]
         elif kind == "bool":
             new = False if True in remove else True if True in add else value
+            if key == "internal_only" and lexicon.cue("public_facing", text):
+                new = False  # the follow-up opens the tool to outsiders
         elif add:
             new = sorted(add, key=FACT_SCHEMA[key][1].index)[0]
         if new != value:
             facts[key] = fact(key, new, said, "user")
             out.corrected.append(key)
+    # A chatbot opened to outsiders talks with people: their messages are personal data.
+    kinds_now = facts["system_kinds"]["value"]
+    if "chatbot" in kinds_now and not facts["data"]["value"] and not facts["internal_only"]["value"]:
+        facts["data"] = fact("data", ["personal"], said, "user")
+        out.corrected.append("data")
     # A correction of jurisdiction can take the EU away: its categories go with it.
     if "eu" not in facts["jurisdictions"]["value"]:
         for key in ("use_categories", "prohibited"):

@@ -34,7 +34,6 @@ _DECIDING = {
     "annex3:education",
     "annex3:law_enforcement",
     "annex3:migration",
-    "annex3:justice",
 }
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 
