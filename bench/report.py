@@ -3,12 +3,11 @@
 Run from the repository root::
 
     .venv/bin/python bench/report.py                      # deterministic: no model, seconds
-    .venv/bin/python bench/report.py --set holdout        # the hold-out tasks (never tuned on)
+    .venv/bin/python bench/report.py --set first          # only the first 48 tasks
     HF_HUB_OFFLINE=1 .venv/bin/python bench/report.py --full --limit 6   # the embedded model end to end
 
-The labelled tasks (``bench/report_tasks.jsonl``, the dev set; and
-``bench/report_tasks_holdout.jsonl``) were written from the law, apart from the
-rules they score: each has gold facts and, per corpus passage, whether a
+The labelled tasks (``bench/report_tasks*.jsonl``, 130 of them) were written
+from the law, apart from the rules they score: each has gold facts and, per corpus passage, whether a
 correct standard must cite it, may cite it, or must not; some have a
 follow-up (a correction or a request to tighten a topic) with what must hold
 after it.
@@ -67,12 +66,12 @@ from agents.standard.types import FactDict, PassageDict, RequirementDict  # noqa
 from bench.common import finish, log  # noqa: E402
 from tools.catalogue import FACT_KEYS, corpus_passages  # noqa: E402
 
-#: Labelled task sets. "dev" tuned the rules; its second and third files were each written as a
-#: hold-out and measured once (the figures are in the README) before they were tuned on.
-#: "holdout" has never been tuned on.
+#: Labelled task sets, written from the law by people who did not see the rules. The second,
+#: third and fourth files were each written as a hold-out, measured once before any rule was
+#: tuned on them (the README gives those first figures), and then joined the dev set.
 SETS: dict[str, list[Path]] = {
-    "dev": [ROOT / "bench" / f"report_tasks{suffix}.jsonl" for suffix in ("", "_dev2", "_dev3")],
-    "holdout": [ROOT / "bench" / "report_tasks_holdout.jsonl"],
+    "dev": [ROOT / "bench" / f"report_tasks{suffix}.jsonl" for suffix in ("", "_dev2", "_dev3", "_dev4")],
+    "first": [ROOT / "bench" / "report_tasks.jsonl"],
 }
 TARGETS = {
     "facts_accuracy": (">=", 0.9),
@@ -505,7 +504,7 @@ def _sections_revised(before: Turn, after: Turn, sections: Iterable[str], kind: 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--set", choices=[*SETS, "all"], default="dev", help="which labelled tasks (default dev)"
+        "--set", choices=list(SETS), default="dev", help="which labelled tasks (default: all of them)"
     )
     parser.add_argument("--full", action="store_true", help="run the embedded model end to end (slow)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N tasks")
@@ -520,7 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="deterministic mode with the category similarity (loads MiniLM)",
     )
     args = parser.parse_args(argv)
-    paths = [p for group in SETS.values() for p in group] if args.set == "all" else SETS[args.set]
+    paths = SETS[args.set]
     tasks = [t for path in paths for t in load_tasks(path)]
     if args.ids:
         wanted = set(args.ids.split(","))

@@ -173,6 +173,11 @@ class Hit:
 
 #: "发给新加坡的再保险公司": where data is sent to, not where the system is used.
 _SENT_TO = re.compile(r"(发给|传给|传至|传输到|发送到|提供给|转给)$")
+#: "we host exchange students from Germany": people visiting from a country do not bring its law.
+_VISITORS_FROM = re.compile(
+    r"\b(host|hosts|hosting|exchange|visiting|visitors?|tourists?)\b[^.;]{0,40}\bfrom\s+(the\s+)?"
+    r"([A-Z][\w-]+(,\s+|\s+and\s+|\s+or\s+))*$"
+)
 _MAKER_AFTER = re.compile(
     r"\s+(manufacturer|maker|vendor|supplier|developer|company|firm|provider)s?\b", re.I
 )
@@ -251,6 +256,7 @@ def find_hits(text: str, lexicon: Lexicon | None = None) -> list[Hit]:
                     _ORIGIN_ONLY.match(text, match.end())
                     or (_MAKER_AFTER.match(text, match.end()) and _FROM_BEFORE.search(text[: match.start()]))
                     or _SENT_TO.search(text[max(0, match.start() - 4) : match.start()])
+                    or _VISITORS_FROM.search(text[max(0, match.start() - 60) : match.start()])
                 ):
                     continue  # "a US-made tool", "from a Japanese manufacturer": where it comes from
                 words = match.group(0).strip()
@@ -322,7 +328,6 @@ _PERSONAL_KINDS = (
     "emotion_recognition",
     "biometric_categorisation",
     "remote_biometric_id",
-    "deepfake",
 )
 #: Kinds whose provider handles people's data: a service's users' inputs, a model's web-scale training data.
 _PROVIDER_PERSONAL_KINDS = ("generated_content", "gpai_model")
@@ -451,6 +456,9 @@ def derive_facts(text: str, language: str) -> dict[str, FactDict]:
     own_use = lexicon.cue("own_use", text)
     if "provider" in roles and "deployer" not in roles and own_use and not lexicon.cue("b2b", text):
         imply("roles", "deployer", r["own_use"].format(words=own_use.group(0)))
+    if "provider" in roles and values["internal_only"]:
+        # A tool built for the organisation's own staff is also used by it.
+        imply("roles", "deployer", why("internal_only", True))
     if "gpai_provider" in roles and "provider" in roles and not offer and "chatbot" not in kinds:
         # Releasing a model is not placing an AI system on the market: no system, no system provider.
         roles.discard("provider")

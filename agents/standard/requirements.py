@@ -42,6 +42,8 @@ def tag_label(tag: str, values: Mapping[str, Any], language: str) -> str:
     """A condition tag in words ("eu" -> "EU", "high_risk" -> "high-risk … (Annex III(4) …)")."""
     lab = fact_labels(language)
     prefix, _, rest = tag.partition(":")
+    if tag.startswith("framework:"):
+        return str(lab["framework_asked"])
     if tag.startswith("role:"):
         role = value_label("roles", rest, language)
         return f"角色：{role}" if language == "zh" else f"you are the {role}"

@@ -33,10 +33,13 @@ def select_obligations(
     tags = tags_for(values)
     roles = effective_roles(values)
     topics = set(strict_topics)
+    named = set(values.get("frameworks") or [])
     chosen = [
         o
         for o in catalogue.obligations
-        if applies(o, tags, roles) and (o.level == "baseline" or bool(set(o.topics) & topics))
+        # A framework the task asks to follow applies in full, wherever the organisation is.
+        if (o.instrument in named and (not o.roles or bool(set(o.roles) & roles)))
+        or (applies(o, tags, roles) and (o.level == "baseline" or bool(set(o.topics) & topics)))
     ]
     replaced = {o.tightens for o in chosen if o.tightens}
     kept = [o for o in chosen if o.id not in replaced]
@@ -45,6 +48,8 @@ def select_obligations(
 
 def reasons_for(obligation: Obligation, values: Mapping[str, Any]) -> list[str]:
     """The tags (and role) that make `obligation` apply: what "applies because" shows."""
+    if obligation.instrument in (values.get("frameworks") or []):
+        return [f"framework:{obligation.instrument}"]
     tags = tags_for(values)
     out = [t for t in sorted(obligation.when.all) if t != "any"]
     out += sorted(obligation.when.any & tags)

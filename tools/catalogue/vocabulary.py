@@ -74,6 +74,9 @@ SYSTEM_KINDS: tuple[str, ...] = (
     "gpai_systemic_risk",
 )
 
+#: Voluntary frameworks a task can ask the standard to follow (catalogue instrument ids).
+FRAMEWORKS: tuple[str, ...] = ("iso-iec-42001", "nist-ai-rmf", "oecd-ai-principles")
+
 #: Fact key -> (kind, allowed values). Kinds: "list" (a set of values), "bool", "str".
 FACT_SCHEMA: dict[str, tuple[str, tuple[str, ...]]] = {
     "jurisdictions": ("list", JURISDICTIONS),
@@ -86,6 +89,7 @@ FACT_SCHEMA: dict[str, tuple[str, tuple[str, ...]]] = {
     "system_kinds": ("list", SYSTEM_KINDS),
     "public_sector": ("bool", ()),
     "internal_only": ("bool", ()),
+    "frameworks": ("list", FRAMEWORKS),
 }
 FACT_KEYS: tuple[str, ...] = tuple(FACT_SCHEMA)
 
