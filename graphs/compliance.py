@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -209,7 +210,9 @@ async def facts(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = _ctx(runtime)
     language = state["language"]
     if state.get("follow_up"):
-        revision = apply_follow_up(state.get("facts", {}), state["request"], language, state["task"])
+        revision = await asyncio.to_thread(
+            apply_follow_up, state.get("facts", {}), state["request"], language, state["task"]
+        )
         topics = [t for t in state.get("strict_topics", []) if t not in revision.relax]
         topics += [t for t in revision.tighten if t not in topics]
         return {
@@ -219,7 +222,8 @@ async def facts(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             "tightened_topics": revision.tighten,
             "relaxed_topics": revision.relax,
         }
-    derived = derive_facts(state["task"], language)
+    # Rules, catalogue and labels are data files read on first use: off the event loop.
+    derived = await asyncio.to_thread(derive_facts, state["task"], language)
     # A high-risk use described in words the rules do not know is caught by similarity.
     derived = await asyncio.to_thread(match_use, derived, state["task"], language, category_embed)
     warnings: list[str] = []
@@ -241,16 +245,21 @@ async def obligations(state: State, runtime: Runtime[Context]) -> dict[str, Any]
     """The requirements the facts select from the catalogue, and what changed since the last turn."""
     ctx = _ctx(runtime)
     language = state["language"]
-    requirements = build_requirements(state["facts"], language, state.get("strict_topics", []))
+    requirements = await asyncio.to_thread(
+        build_requirements, state["facts"], language, state.get("strict_topics", [])
+    )
     update: dict[str, Any] = {"requirements": requirements}
     if state.get("follow_up"):
-        update["changes"] = diff_requirements(
-            state.get("requirements", []),
-            requirements,
-            language=language,
-            corrected=state.get("corrected", []),
-            tightened_topics=state.get("tightened_topics", []),
-            relaxed_topics=state.get("relaxed_topics", []),
+        update["changes"] = await asyncio.to_thread(
+            partial(
+                diff_requirements,
+                state.get("requirements", []),
+                requirements,
+                language=language,
+                corrected=state.get("corrected", []),
+                tightened_topics=state.get("tightened_topics", []),
+                relaxed_topics=state.get("relaxed_topics", []),
+            )
         )
     update["section_documents"] = await _section_documents(ctx, state["task"], language, requirements)
     return update
@@ -268,7 +277,7 @@ async def _section_documents(
     settings = RetrievalSettings.from_context(ctx)
     if settings.docs_dir is None:
         return {}
-    names = labels(language)["sections"]
+    names = (await asyncio.to_thread(labels, language))["sections"]
     out: dict[str, list[PassageDict]] = {}
     for section in REPORT_SECTIONS:
         statements = [r["statement"] for r in requirements if r["section"] == section][:3]
@@ -461,7 +470,7 @@ async def synthesize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = _ctx(runtime)
     language = state["language"]
     requirements = list(state.get("requirements", []))
-    passages = [*_requirement_passages(requirements), *_extra_passages(state)]
+    passages = [*await asyncio.to_thread(_requirement_passages, requirements), *_extra_passages(state)]
     opinions: list[OpinionDict] = sorted(
         state.get("opinions", []),
         key=lambda o: EXPERTS.index(o["persona"]),
@@ -469,31 +478,37 @@ async def synthesize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     spec = ctx.persona_model("coordinator")
     model = await amodel_for(spec, ctx.model_options())
     system = SystemMessage(load_persona("coordinator").seed_memory)
-    request = synthesis_request(
-        task=task_text(state["task"], state.get("request", ""), language),
-        language=language,
-        facts=state.get("facts", {}),
-        requirements=requirements,
-        opinions=opinions,
+    request = await asyncio.to_thread(
+        partial(
+            synthesis_request,
+            task=task_text(state["task"], state.get("request", ""), language),
+            language=language,
+            facts=state.get("facts", {}),
+            requirements=requirements,
+            opinions=opinions,
+        )
     )
     history = fit_history(
         model, _history(state), [system, request], num_ctx=ctx.num_ctx, max_new_tokens=ctx.max_new_tokens
     )
     reply = await model.ainvoke([system, *history, request], config=persona_config("coordinator"))
-    report = build_report(
-        task=state["task"],
-        language=language,
-        model=spec,
-        mode=state.get("mode", "workflow"),
-        facts=state.get("facts", {}),
-        requirements=requirements,
-        passages=passages,
-        synthesis=reply.text,
-        opinions=opinions,
-        persona_titles={name: load_persona(name).display(language) for name in ("coordinator", *EXPERTS)},
-        changes=state.get("changes") if state.get("follow_up") else None,
-        section_documents=state.get("section_documents", {}),
-        warnings=state.get("warnings", []),
+    report = await asyncio.to_thread(
+        partial(
+            build_report,
+            task=state["task"],
+            language=language,
+            model=spec,
+            mode=state.get("mode", "workflow"),
+            facts=state.get("facts", {}),
+            requirements=requirements,
+            passages=passages,
+            synthesis=reply.text,
+            opinions=opinions,
+            persona_titles={name: load_persona(name).display(language) for name in ("coordinator", *EXPERTS)},
+            changes=state.get("changes") if state.get("follow_up") else None,
+            section_documents=state.get("section_documents", {}),
+            warnings=state.get("warnings", []),
+        )
     )
     return {
         "report": report.markdown,
@@ -536,6 +551,42 @@ def build_graph(
     compiled = builder.compile(checkpointer=checkpointer, store=store, name="compliance")
     return compiled.with_config(recursion_limit=RECURSION_LIMIT)
 
+
+def warm_caches() -> None:
+    """Read the data files the nodes use (lexicon, catalogue, corpus notes, labels, prompts) once.
+
+    They are cached after the first read; reading them here, at import, keeps
+    file I/O out of the nodes' event loop (`langgraph dev` fails a run that
+    blocks it).
+    """
+    from agents.standard.facts import load_lexicon
+    from agents.standard.requirements import fact_labels
+    from prompts import load_json, load_prompt
+    from tools.catalogue import load_catalogue
+    from tools.catalogue.schema import passage_titles_zh
+
+    load_lexicon()
+    load_catalogue()
+    corpus_passages()
+    passage_titles_zh()
+    for language in ("en", "zh"):
+        labels(language)
+        fact_labels(language)
+    for name in ("expert_questions.json", "use_categories.json", "section_keywords.json"):
+        load_json(name)
+    for name in (
+        "expert_question.md",
+        "expert_system.md",
+        "expert_role.md",
+        "synthesis.md",
+        "coordinator_agentic.md",
+    ):
+        load_prompt(name)
+    for name in ("coordinator", *EXPERTS):
+        load_persona(name)
+
+
+warm_caches()
 
 #: For LangGraph Studio / `langgraph dev`: no checkpointer (the server adds its own).
 graph = build_graph()

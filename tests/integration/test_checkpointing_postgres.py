@@ -191,7 +191,9 @@ def test_council_turn_and_follow_up(council_thread: dict[str, Any]) -> None:
     # The follow-up was answered on top of the stored first turn, which is kept as it was.
     assert second["messages"][1].text == first["report"]
     assert second["report"] == second["messages"][3].text != first["report"]
-    assert state.values["task"] == COUNCIL_FOLLOW_UP and not state.next
+    # The thread keeps its task (the standard's title); the follow-up is this turn's request.
+    assert state.values["task"] == COUNCIL_TASK and state.values["request"] == COUNCIL_FOLLOW_UP
+    assert not state.next
 
 
 def test_cli_lists_and_shows_the_council_thread(

@@ -215,7 +215,7 @@ def test_user_documents_are_searchable_with_page_locators_and_bad_files_skipped(
     top = result.passages[0]
     assert (top.source_id, top.locator, top.origin) == ("docs:policy.pdf#p2-c1", "policy.pdf p. 2", "docs")
     assert any("corrupt.pdf" in w for w in result.warnings)
-    html = retriever.search("vendor model card retraining", 1).passages[0]
+    html = retriever.search("vendor model card retraining", 3).passages[0]
     assert html.source_id == "docs:notes/vendor.html#p1-c1" and html.title == "Vendor review"
     assert "ignore()" not in html.text
     # The corpus is still there next to the documents.

@@ -259,8 +259,9 @@ def parse_catalogue_file(path: Path, passages: Mapping[str, Any] | None = None) 
     return out
 
 
+@cache
 def corpus_passages(corpus_dir: Path = CORPUS_DIR) -> dict[str, Any]:
-    """The bundled corpus passages by source id (parsed from the notes, no index needed)."""
+    """The bundled corpus passages by source id (parsed from the notes once; do not modify)."""
     out: dict[str, Any] = {}
     for path in sorted(corpus_dir.glob("*.md")):
         if path.name.startswith((".", "_")) or path.name.lower() == "readme.md":
