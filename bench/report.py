@@ -61,8 +61,13 @@ from agents.report import build_report, labels  # noqa: E402
 from agents.standard.facts import derive_facts  # noqa: E402
 from agents.standard.followup import apply_follow_up  # noqa: E402
 from agents.standard.gate import in_language, loops, normalise  # noqa: E402
-from agents.standard.requirements import REPORT_SECTIONS, build_requirements, diff_requirements  # noqa: E402
-from agents.standard.types import FactDict, PassageDict, RequirementDict  # noqa: E402
+from agents.standard.requirements import (  # noqa: E402
+    REPORT_SECTIONS,
+    build_requirements,
+    diff_requirements,
+    requirement_passages,
+)
+from agents.standard.types import FactDict, RequirementDict  # noqa: E402
 from bench.common import finish, log  # noqa: E402
 from tools.catalogue import FACT_KEYS, corpus_passages  # noqa: E402
 
@@ -253,7 +258,6 @@ def deterministic_turn(
     task: str, language: str, previous: Turn | None = None, follow_up: str = "", similarity: bool = False
 ) -> Turn:
     """Facts by rules (and category similarity), requirements from the catalogue, no model prose."""
-    corpus = corpus_passages()
     changes = None
     if previous is None:
         facts = derive_facts(task, language)
@@ -276,17 +280,7 @@ def deterministic_turn(
             tightened_topics=revision.tighten,
             relaxed_topics=revision.relax,
         )
-    passages: list[PassageDict] = [
-        {
-            "source_id": p.source_id,
-            "title": p.title,
-            "locator": p.locator,
-            "text": p.text,
-            "origin": p.origin,
-            "url": p.url,
-        }
-        for p in (corpus[i] for i in dict.fromkeys(r["passage"] for r in requirements))
-    ]
+    passages = requirement_passages(requirements)
     report = build_report(
         task=task,
         language=language,

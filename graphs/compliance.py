@@ -62,7 +62,12 @@ from agents.report import build_report, labels
 from agents.standard.facts import derive_facts
 from agents.standard.followup import apply_follow_up
 from agents.standard.refine import refine_facts
-from agents.standard.requirements import REPORT_SECTIONS, build_requirements, diff_requirements
+from agents.standard.requirements import (
+    REPORT_SECTIONS,
+    build_requirements,
+    diff_requirements,
+    requirement_passages,
+)
 from agents.standard.similarity import match_use, minilm_embed
 from agents.standard.types import OpinionDict, PassageDict, RequirementDict
 from graphs.checkpointing import checkpointer_for
@@ -123,13 +128,6 @@ def _history(state: State) -> list[AnyMessage]:
     something a model should read again as conversation.
     """
     return [m for m in state["messages"][:-1] if isinstance(m, HumanMessage)]
-
-
-def _requirement_passages(requirements: list[RequirementDict]) -> list[PassageDict]:
-    """The corpus passages the requirements rest on."""
-    corpus = corpus_passages()
-    ids = dict.fromkeys(r["passage"] for r in requirements)
-    return [cast(PassageDict, asdict(corpus[i])) for i in ids if i in corpus]
 
 
 def _extra_passages(state: State) -> list[PassageDict]:
@@ -470,7 +468,7 @@ async def synthesize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = _ctx(runtime)
     language = state["language"]
     requirements = list(state.get("requirements", []))
-    passages = [*await asyncio.to_thread(_requirement_passages, requirements), *_extra_passages(state)]
+    passages = [*await asyncio.to_thread(requirement_passages, requirements), *_extra_passages(state)]
     opinions: list[OpinionDict] = sorted(
         state.get("opinions", []),
         key=lambda o: EXPERTS.index(o["persona"]),

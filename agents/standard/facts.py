@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from agents.standard.types import FactDict, FactSource
-from tools.catalogue.vocabulary import FACT_KEYS, FACT_SCHEMA, USE_CATEGORIES
+from tools.catalogue.vocabulary import FACT_KEYS, FACT_SCHEMA
 
 LEXICON = Path(__file__).with_name("lexicon.toml")
 
@@ -360,12 +360,6 @@ def fact(key: str, value: Any, reason: str, source: FactSource) -> FactDict:
     return {"key": key, "value": value, "reason": reason, "source": source}
 
 
-def empty_value(key: str) -> Any:
-    """The value of fact `key` when nothing is known: [] for lists, False, or 'general'."""
-    kind = FACT_SCHEMA[key][0]
-    return [] if kind == "list" else False if kind == "bool" else "general"
-
-
 def _ordered(key: str, values: Iterable[Any]) -> list[Any]:
     allowed = FACT_SCHEMA[key][1]
     have = set(values)
@@ -556,13 +550,3 @@ def derive_facts(text: str, language: str) -> dict[str, FactDict]:
 
 def _first(hits: list[Hit], fact_key: str) -> str:
     return next((h.text for h in hits if h.rule.fact == fact_key and not h.negated), "")
-
-
-def fact_values(facts: Mapping[str, FactDict]) -> dict[str, Any]:
-    """Fact key -> value, for tags and scoring."""
-    return {k: f["value"] for k, f in facts.items()}
-
-
-def high_risk_categories() -> tuple[str, ...]:
-    """The EU high-risk use categories (for labels and tests)."""
-    return USE_CATEGORIES

@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import asdict
+from typing import Any, cast
 
-from agents.standard.types import ChangeDict, FactDict, RequirementDict
+from agents.standard.types import ChangeDict, FactDict, PassageDict, RequirementDict
 from prompts import load_json
-from tools.catalogue import Catalogue, load_catalogue, reasons_for, select_obligations
-
-#: The report's sections in order; requirements are numbered "<section>.<n>".
-REPORT_SECTIONS: tuple[str, ...] = (
-    "scope",
-    "risk",
-    "governance",
-    "data",
-    "technical",
-    "transparency",
-    "oversight",
-    "testing",
-    "incident",
+from tools.catalogue import (
+    SECTIONS,
+    Catalogue,
+    corpus_passages,
+    load_catalogue,
+    reasons_for,
+    select_obligations,
 )
+
+#: The report's requirement sections in order (the catalogue's); requirements are numbered "<section>.<n>".
+REPORT_SECTIONS: tuple[str, ...] = SECTIONS
+
+
+def requirement_passages(requirements: Sequence[RequirementDict]) -> list[PassageDict]:
+    """The corpus passages the requirements rest on, once each, in requirement order."""
+    corpus = corpus_passages()
+    ids = dict.fromkeys(r["passage"] for r in requirements)
+    return [cast(PassageDict, asdict(corpus[i])) for i in ids if i in corpus]
 
 
 def fact_labels(language: str) -> dict[str, Any]:

@@ -7,8 +7,7 @@ import re
 from agents.report import SECTIONS, build_report, labels
 from agents.standard.citations import check_citations, flag_unverified
 from agents.standard.facts import derive_facts
-from agents.standard.requirements import build_requirements
-from tools.catalogue import corpus_passages
+from agents.standard.requirements import build_requirements, requirement_passages
 
 TASK = "We are a German employer and use a vendor's AI tool to screen CVs."
 P14 = {
@@ -76,11 +75,7 @@ def test_an_article_number_is_not_supported_by_a_longer_one() -> None:
 def build(language: str = "en", task: str = TASK, **kw):
     facts = derive_facts(task, language)
     requirements = build_requirements(facts, language)
-    corpus = corpus_passages()
-    passages = [
-        {"source_id": p.source_id, "title": p.title, "locator": p.locator, "text": p.text, "origin": p.origin}
-        for p in (corpus[i] for i in dict.fromkeys(r["passage"] for r in requirements))
-    ]
+    passages = requirement_passages(requirements)
     args = dict(
         task=task,
         language=language,
