@@ -20,6 +20,7 @@ from agents.models import load_chat_model
 from agents.personas import EXPERTS, load_persona
 from agents.report import clip, labels
 from agents.standard.requirements import fact_labels, value_label
+from agents.standard.review import review_labels
 from agents.standard.types import FactDict, OpinionDict, PassageDict, RequirementDict
 from prompts import load_json, load_prompt, render_prompt
 
@@ -138,12 +139,15 @@ def requirements_block(requirements: Sequence[RequirementDict], language: str) -
     return "\n".join(shown)
 
 
-def task_text(task: str, request: str, language: str) -> str:
-    """The thread's task, with this turn's follow-up request when there is one."""
-    if not request.strip() or request.strip() == task.strip():
-        return task
-    said = "用户本轮的后续要求：" if language == "zh" else "The user's follow-up request now: "
-    return f"{task}\n\n{said}{request}"
+def task_text(task: str, request: str, language: str, note: str = "") -> str:
+    """The thread's task, with this turn's follow-up request and the reviewer's note when there are any."""
+    text = task
+    if request.strip() and request.strip() != task.strip():
+        said = "用户本轮的后续要求：" if language == "zh" else "The user's follow-up request now: "
+        text = f"{text}\n\n{said}{request}"
+    if note.strip():
+        text = f"{text}\n\n{review_labels(language)['note_for_experts']}{note}"
+    return text
 
 
 def default_question(persona: str, language: str) -> str:

@@ -20,7 +20,8 @@ from typing import Any
 from agents.standard.citations import unique
 from agents.standard.gate import REQUIREMENT_REF, GateResult, gate, normalise
 from agents.standard.requirements import REPORT_SECTIONS, fact_labels, value_label
-from agents.standard.types import ChangeDict, FactDict, OpinionDict, PassageDict, RequirementDict
+from agents.standard.review import fact_number, review_labels
+from agents.standard.types import ChangeDict, FactDict, OpinionDict, PassageDict, RequirementDict, ReviewDict
 from prompts import load_json
 from tools.catalogue import FACT_KEYS, Instrument, load_catalogue
 from tools.catalogue.schema import passage_titles_zh
@@ -90,6 +91,7 @@ def build_report(
     changes: Sequence[ChangeDict] | None = None,
     section_documents: Mapping[str, Sequence[PassageDict]] | None = None,
     warnings: Sequence[str] = (),
+    review: ReviewDict | None = None,
 ) -> Report:
     """Assemble the Markdown standard.
 
@@ -107,6 +109,7 @@ def build_report(
         changes: What changed against the previous turn (follow-ups); None on a first turn.
         section_documents: The user's documents (or web results) that bear on each section.
         warnings: Retrieval and fallback warnings, shown under open questions.
+        review: The reviewer's decision on the facts, when the turn paused for review.
     """
     lab = labels(language)
     flab = fact_labels(language)
@@ -183,6 +186,7 @@ def build_report(
         source = flab["sources"].get(f["source"], f["source"])
         out.append(f"| A{i} | {flab['keys'][key]} | {shown} | {escape(f['reason'])} | {source} |")
     out += ["", f"_{lab['assumptions_hint']}_"]
+    out += _review_lines(review, language)
 
     documents = section_documents or {}
     for number, key in enumerate(REPORT_SECTIONS, 1):
@@ -287,6 +291,23 @@ def _scope_statement(task: str, values: Mapping[str, Any], language: str) -> str
         roles=roles,
         jurisdictions=places or lab["scope_jurisdictions_none"],
     )
+
+
+def _review_lines(review: ReviewDict | None, language: str) -> list[str]:
+    """What the reviewer decided, under the assumptions they reviewed (nothing when not reviewed)."""
+    if not review:
+        return []
+    text = review_labels(language)
+    keys = fact_labels(language)["keys"]
+    sep = "、" if language == "zh" else ", "
+    if review["corrected"]:
+        named = sep.join(f"A{fact_number(k)} ({keys[k]})" for k in review["corrected"])
+        out = ["", f"**{text['report_corrected'].format(facts=named)}**"]
+    else:
+        out = ["", f"**{text['report_approved']}**"]
+    if review["note"]:
+        out += ["", escape(text["report_note"].format(note=clip(review["note"], 600)))]
+    return out
 
 
 def _open_questions(facts: Mapping[str, FactDict], values: Mapping[str, Any], language: str) -> list[str]:

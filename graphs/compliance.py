@@ -2,7 +2,8 @@
 
 One turn: **retrieve** passages for the task → **facts**: the applicability
 facts (jurisdictions, role, use, data, …; a follow-up corrects them) →
-**obligations**: the catalogue's requirements those facts select → **plan**
+**obligations**: the catalogue's requirements those facts select → **review**
+(with ``review`` on: pause for a person to approve or correct the facts) → **plan**
 (fixed workflow, or the coordinator calling experts and search as tools) →
 **consult** the experts in parallel (`Send`) → **synthesize** the report: the
 standard, with the council's prose through a quality gate. The report is
@@ -40,7 +41,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.store.base import BaseStore
-from langgraph.types import Command, Overwrite, Send
+from langgraph.types import Command, Overwrite, Send, interrupt
 
 from agents.council import (
     amodel_for,
@@ -68,6 +69,7 @@ from agents.standard.requirements import (
     diff_requirements,
     requirement_passages,
 )
+from agents.standard.review import ANSWER_SCHEMA, ReviewError, apply_review, parse_answer, review_payload
 from agents.standard.similarity import match_use, minilm_embed
 from agents.standard.types import OpinionDict, PassageDict, RequirementDict
 from graphs.checkpointing import checkpointer_for
@@ -130,6 +132,13 @@ def _history(state: State) -> list[AnyMessage]:
     return [m for m in state["messages"][:-1] if isinstance(m, HumanMessage)]
 
 
+def _task_text(state: State) -> str:
+    """The task as the council reads it: the thread's task, this turn's request, the reviewer's note."""
+    record = state.get("review")
+    note = record["note"] if record else ""
+    return task_text(state["task"], state.get("request", ""), state["language"], note)
+
+
 def _extra_passages(state: State) -> list[PassageDict]:
     """Retrieved passages the requirements do not already cite (documents, web, other notes)."""
     cited = {r["passage"] for r in state.get("requirements", [])}
@@ -144,7 +153,7 @@ def _consult_sends(state: State, questions: list[tuple[str, str, str | None]]) -
                 persona=persona,
                 question=question,
                 tool_call_id=call_id,
-                task=task_text(state["task"], state.get("request", ""), state["language"]),
+                task=_task_text(state),
                 language=state["language"],
                 passages=_extra_passages(state),
                 facts=dict(state.get("facts", {})),
@@ -200,6 +209,8 @@ async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         "sources": [],
         "changes": [],
         "section_documents": {},
+        "review_requested": ctx.review,
+        "review": None,
     }
 
 
@@ -289,6 +300,37 @@ async def _section_documents(
     return out
 
 
+async def review(state: State) -> Command[Literal["obligations", "plan"]]:
+    """With review on: pause for a person to approve or correct the facts before anyone drafts.
+
+    The pause is LangGraph's `interrupt`: the checkpoint keeps it, so the
+    turn resumes (``Command(resume=answer)``) in this process or another, after
+    a restart, without redoing retrieval or the facts. An answer that cannot
+    be read pauses again with the error in the payload. Corrections go back to
+    `obligations` once, so the requirements follow the corrected facts.
+    """
+    if not state.get("review_requested") or state.get("review"):
+        return Command(goto="plan")
+    language = state["language"]
+    facts = state.get("facts", {})
+    payload = review_payload(facts, state.get("requirements", []), language)
+    answer = interrupt(payload, response_schema=ANSWER_SCHEMA)
+    while True:
+        try:
+            decision = parse_answer(answer, facts, language)
+            break
+        except ReviewError as exc:
+            # Asked again, with what was wrong; every earlier answer stays in the checkpoint.
+            answer = interrupt({**payload, "error": str(exc)}, response_schema=ANSWER_SCHEMA)
+    corrected_facts, record = apply_review(facts, decision, language)
+    if not record["corrected"]:
+        return Command(goto="plan", update={"review": record})
+    corrected = list(dict.fromkeys([*state.get("corrected", []), *record["corrected"]]))
+    return Command(
+        goto="obligations", update={"facts": corrected_facts, "corrected": corrected, "review": record}
+    )
+
+
 async def plan(state: State, runtime: Runtime[Context]) -> Command[Literal["coordinator", "consult"]]:
     """Choose the mode: the coordinator as a tool-calling agent, or the fixed workflow."""
     ctx = _ctx(runtime)
@@ -310,7 +352,7 @@ async def coordinator(
     opening: list[BaseMessage] = []
     if not history:
         opening = coordinator_request(
-            task=task_text(state["task"], state.get("request", ""), state["language"]),
+            task=_task_text(state),
             passages=_extra_passages(state),
             max_rounds=ctx.max_rounds,
             language=state["language"],
@@ -479,7 +521,7 @@ async def synthesize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     request = await asyncio.to_thread(
         partial(
             synthesis_request,
-            task=task_text(state["task"], state.get("request", ""), language),
+            task=_task_text(state),
             language=language,
             facts=state.get("facts", {}),
             requirements=requirements,
@@ -506,6 +548,7 @@ async def synthesize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             changes=state.get("changes") if state.get("follow_up") else None,
             section_documents=state.get("section_documents", {}),
             warnings=state.get("warnings", []),
+            review=state.get("review"),
         )
     )
     return {
@@ -537,12 +580,12 @@ def build_graph(
     if isinstance(checkpointer, str | Path):
         checkpointer = checkpointer_for(checkpointer)
     builder = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=OutputState)
-    for node in (retrieve, facts, obligations, plan, coordinator, consult, research, synthesize):
+    for node in (retrieve, facts, obligations, review, plan, coordinator, consult, research, synthesize):
         add_async_node(builder, node)
     builder.add_edge(START, "retrieve")
     builder.add_edge("retrieve", "facts")
     builder.add_edge("facts", "obligations")
-    builder.add_edge("obligations", "plan")
+    builder.add_edge("obligations", "review")
     builder.add_conditional_edges("consult", after_consult)
     builder.add_edge("research", "coordinator")
     builder.add_edge("synthesize", END)

@@ -147,6 +147,14 @@ class Context:
             "empty: experts run in-process. Env: COUNCIL_EXPERTS_URL."
         },
     )
+    review: bool = field(
+        default_factory=_env("COUNCIL_REVIEW", _flag, False),
+        metadata={
+            "description": "Pause each turn after the applicability facts for a person to approve or correct "
+            "them (and leave a note for the experts) before the council drafts; needs a checkpointer. "
+            "Env: COUNCIL_REVIEW."
+        },
+    )
     experts_timeout_s: float = field(
         default_factory=_env("COUNCIL_EXPERTS_TIMEOUT_S", float, 600.0),
         metadata={"description": "Seconds to wait for a remote expert. Env: COUNCIL_EXPERTS_TIMEOUT_S."},

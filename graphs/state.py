@@ -17,7 +17,14 @@ from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
-from agents.standard.types import ChangeDict, FactDict, OpinionDict, PassageDict, RequirementDict
+from agents.standard.types import (
+    ChangeDict,
+    FactDict,
+    OpinionDict,
+    PassageDict,
+    RequirementDict,
+    ReviewDict,
+)
 
 __all__ = [
     "ChangeDict",
@@ -29,6 +36,7 @@ __all__ = [
     "PassageDict",
     "RequirementDict",
     "ResearchTask",
+    "ReviewDict",
     "State",
 ]
 
@@ -79,6 +87,8 @@ class OutputState(TypedDict, total=False):
     sources: list[PassageDict]
     warnings: Annotated[list[str], operator.add]
     mode: str
+    # The reviewer's decision on this turn's facts (review on): approved or corrected, and a note.
+    review: ReviewDict | None
 
 
 class State(OutputState, total=False):
@@ -87,6 +97,9 @@ class State(OutputState, total=False):
     # This turn's message (the task itself on a first turn, the follow-up after).
     request: str
     follow_up: bool
+    # Whether this turn pauses for review; fixed when the turn starts, so a resume sent
+    # without the run's context still finds the pause it answers.
+    review_requested: bool
     # What this turn's follow-up corrected and asked for, for the change list.
     corrected: list[str]
     relaxed_topics: list[str]

@@ -69,3 +69,11 @@ class ChangeDict(TypedDict):
     number: str
     statement: str
     reason: str
+
+
+class ReviewDict(TypedDict):
+    """What a reviewer decided about the facts before the council drafted."""
+
+    status: Literal["approved", "corrected"]
+    corrected: list[str]
+    note: str

@@ -158,3 +158,16 @@ class ScriptedChatModel(BaseChatModel):
                     word + " ", chunk=ChatGenerationChunk(message=AIMessageChunk(content=word + " "))
                 )
         return ChatResult(generations=[ChatGeneration(message=reply)])
+
+
+def use_model(monkeypatch: Any, model: ScriptedChatModel) -> ScriptedChatModel:
+    """Make every persona of the council graph run on `model` (a pytest `monkeypatch`)."""
+    import agents.council
+
+    monkeypatch.setattr(agents.council, "model_for", lambda spec, options: model)
+    return model
+
+
+def by_persona_calls(model: ScriptedChatModel, persona: str) -> list[dict[str, Any]]:
+    """The calls `model` got for `persona`, in order."""
+    return [c for c in model.calls if c["persona"] == persona]

@@ -10,25 +10,10 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
-import agents.council
 import graphs.compliance as compliance
 from agents.report import SECTIONS, labels
 from graphs.context import Context
-from tests.unit.council_fakes import PASSAGES, FakeRetriever, ScriptedChatModel, default_script
-
-
-@pytest.fixture
-def retriever(monkeypatch: pytest.MonkeyPatch) -> FakeRetriever:
-    fake = FakeRetriever()
-    monkeypatch.setattr(compliance, "get_retriever", lambda settings: fake)
-    # No real embedding model in unit tests: every text is the same vector, so no category matches.
-    monkeypatch.setattr(compliance, "category_embed", lambda texts: [[1.0, 0.0]] * len(texts))
-    return fake
-
-
-def use_model(monkeypatch: pytest.MonkeyPatch, model: ScriptedChatModel) -> ScriptedChatModel:
-    monkeypatch.setattr(agents.council, "model_for", lambda spec, options: model)
-    return model
+from tests.unit.council_fakes import PASSAGES, ScriptedChatModel, by_persona_calls, default_script, use_model
 
 
 def ctx(**kw: Any) -> Context:
@@ -37,10 +22,6 @@ def ctx(**kw: Any) -> Context:
 
 def call(tool: str, call_id: str, **args: Any) -> dict[str, Any]:
     return {"name": tool, "args": args, "id": call_id, "type": "tool_call"}
-
-
-def by_persona(model: ScriptedChatModel, persona: str) -> list[dict[str, Any]]:
-    return [c for c in model.calls if c["persona"] == persona]
 
 
 async def test_workflow_turn_builds_a_cited_report(monkeypatch, retriever) -> None:
@@ -70,7 +51,7 @@ async def test_workflow_turn_builds_a_cited_report(monkeypatch, retriever) -> No
     assert isinstance(out["messages"][-1], AIMessage) and out["messages"][-1].text == out["report"]
     # Workflow mode never binds tools; the coordinator speaks once (the overview).
     assert not any(c["tools"] for c in model.calls)
-    assert len(by_persona(model, "coordinator")) == 1
+    assert len(by_persona_calls(model, "coordinator")) == 1
 
 
 async def test_experts_run_in_parallel(monkeypatch, retriever) -> None:
@@ -126,7 +107,7 @@ async def test_agentic_mode_consults_experts_as_tools_and_searches(monkeypatch, 
     assert out["mode"] == "agentic"
     assert {o["question"] for o in out["opinions"]} == {"Logs?", "DPIA?"}
     # The coordinator saw every tool answer, the search result among them.
-    third = [c for c in by_persona(model, "coordinator") if c["tools"]][2]["messages"]
+    third = [c for c in by_persona_calls(model, "coordinator") if c["tools"]][2]["messages"]
     answered = {m.tool_call_id: m.text for m in third if isinstance(m, ToolMessage)}
     assert set(answered) == {"a", "b", "c"}
     assert "nist-ai-rmf:measure" in answered["c"]
@@ -144,7 +125,7 @@ async def test_round_cap_stops_a_coordinator_that_never_stops(monkeypatch, retri
     out = await compliance.build_graph().ainvoke(
         {"messages": [HumanMessage("task")]}, context=ctx(mode="agentic", max_rounds=2)
     )
-    assert len([c for c in by_persona(model, "coordinator") if c["tools"]]) == 2
+    assert len([c for c in by_persona_calls(model, "coordinator") if c["tools"]]) == 2
     assert len(out["opinions"]) == 2 and out["report"]
 
 
@@ -171,7 +152,7 @@ async def test_malformed_tool_calls_retry_once_then_fall_back_to_workflow(monkey
     )
     assert out["mode"] == "workflow"
     assert any("malformed" in w for w in out["warnings"])
-    assert len([c for c in by_persona(model, "coordinator") if c["tools"]]) == 2  # one try, one retry
+    assert len([c for c in by_persona_calls(model, "coordinator") if c["tools"]]) == 2  # one try, one retry
     assert sorted(o["persona"] for o in out["opinions"]) == ["legal_expert", "scientist"]
 
 
@@ -195,7 +176,7 @@ async def test_unknown_tool_then_valid_call_continues_agentic(monkeypatch, retri
     )
     assert out["mode"] == "agentic"
     assert [o["question"] for o in out["opinions"]] == ["Which law?"]
-    retry = [c for c in by_persona(model, "coordinator") if c["tools"]][1]["messages"]
+    retry = [c for c in by_persona_calls(model, "coordinator") if c["tools"]][1]["messages"]
     assert any(isinstance(m, ToolMessage) and m.tool_call_id == "u" and m.status == "error" for m in retry)
 
 
@@ -227,7 +208,7 @@ async def test_follow_up_sees_the_first_turn_and_resets_per_turn_fields(monkeypa
     humans = [m.text for m in out["messages"] if isinstance(m, HumanMessage)]
     assert humans == ["Policy for a triage chatbot", "Make the privacy controls stricter"]
     assert len(out["messages"]) == 4 and len(out["opinions"]) == 2  # opinions are this turn's only
-    sent = " ".join(m.text for m in by_persona(model, "scientist")[0]["messages"])
+    sent = " ".join(m.text for m in by_persona_calls(model, "scientist")[0]["messages"])
     assert "Policy for a triage chatbot" in sent  # the expert saw the earlier turn
     assert "follow-up request now: Make the privacy controls stricter" in sent  # and what is asked now
     assert "Policy for a triage chatbot" in retriever.queries[-1]  # and so did retrieval
@@ -248,7 +229,7 @@ async def test_history_is_trimmed_to_the_window_but_kept_in_the_checkpoint(monke
         config,
         context=ctx(mode="workflow", num_ctx=2500, max_new_tokens=64),
     )
-    sent = by_persona(model, "scientist")[0]["messages"]
+    sent = by_persona_calls(model, "scientist")[0]["messages"]
     assert not any("old question" in m.text for m in sent)  # did not fit, so not sent
     assert out["messages"][0].text.startswith("old question")  # but still in the thread
 
