@@ -21,14 +21,26 @@ from typing import Any, NoReturn
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.types import Command
 
 from agents import ModelUnavailableError, load_chat_model
+from agents.standard.review import ReviewError
 from graphs.checkpointing import CheckpointerError, alist_threads, open_async_checkpointer
+from graphs.cli_review import (
+    ask,
+    check_answer,
+    corrected_line,
+    paused_message,
+    pending_review,
+    resume_commands,
+    review_table,
+)
 from graphs.context import MODES, PERSONA_MODEL_FIELDS, Context
 from graphs.live import LivePrinter, spinner
 
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 1
+EXIT_REVIEW = 3  # paused for review with no terminal to ask on
 EXIT_INTERRUPTED = 130
 
 _DECODING = ("temperature", "top_p", "seed", "max_new_tokens", "repetition_penalty", "num_ctx")
@@ -43,6 +55,7 @@ _SETTINGS = (
     "retrieval_k",
     "web_search",
     "experts_url",
+    "review",
 )
 
 
@@ -69,6 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--list-threads", action="store_true", help="list saved threads and exit")
     t.add_argument("--show", metavar="ID", help="print a thread's conversation and exit")
     t.add_argument("--db", metavar="PATH|URL", help="thread database: a SQLite file or a postgresql:// URL")
+    r = p.add_argument_group("review")
+    r.add_argument(
+        "--review",
+        action=argparse.BooleanOptionalAction,
+        help="pause after the applicability facts for you to approve or correct them before the council "
+        "drafts (asks on the terminal; with no terminal, exits with code 3 and prints how to resume)",
+    )
+    r.add_argument(
+        "--resume",
+        metavar="ANSWER",
+        help="answer the review a thread is paused on (with --thread): 'approve', corrections such as "
+        "'2=provider' or 'data+=health', or a note for the experts; combine with ';'",
+    )
     m = p.add_argument_group("models and decoding")
     m.add_argument(
         "--model", metavar="SPEC", help="model for every persona: hf/<id-or-path> or ollama/<name>"
@@ -139,7 +165,7 @@ async def list_threads_command(saver: BaseCheckpointSaver) -> int:
     return 0
 
 
-async def show_command(saver: BaseCheckpointSaver, thread_id: str) -> int:
+async def show_command(saver: BaseCheckpointSaver, thread_id: str, db: str | None = None) -> int:
     """Print one thread's conversation: each task and the report that answered it."""
     from graphs.compliance import build_graph
 
@@ -150,7 +176,11 @@ async def show_command(saver: BaseCheckpointSaver, thread_id: str) -> int:
     for message in messages:
         who = "user" if isinstance(message, HumanMessage) else getattr(message, "name", None) or "council"
         print(f"### {who}\n\n{message.text}\n")
-    if state.next:
+    review = pending_review(state)
+    if review is not None:
+        print(review_table(review), file=sys.stderr)
+        print(f"(the last turn is {paused_message(thread_id, review, db)})", file=sys.stderr)
+    elif state.next:
         print(f"(the last turn was interrupted; run with --thread {thread_id} to finish it)", file=sys.stderr)
     return 0
 
@@ -160,7 +190,7 @@ def _config(thread_id: str) -> RunnableConfig:
 
 
 async def run_command(args: argparse.Namespace, ctx: Context, saver: BaseCheckpointSaver, task: str) -> int:
-    """Run a turn (finishing an interrupted one first) and print the result."""
+    """Run a turn (finishing an interrupted one first), ask for review if it pauses, print the result."""
     from graphs.compliance import build_graph
 
     graph = build_graph(saver)
@@ -172,8 +202,10 @@ async def run_command(args: argparse.Namespace, ctx: Context, saver: BaseCheckpo
         raise UsageError(f"unknown thread {args.thread!r} (see --list-threads, or add --new to start it)")
     if args.new and args.thread and exists:
         raise UsageError(f"thread {args.thread!r} already exists (drop --new to continue it)")
-    pending = bool(state.next)
-    if not task and not pending:
+    review = pending_review(state)
+    _check_resume(args, thread_id, review, task)
+    pending = bool(state.next) and review is None
+    if not task and not pending and review is None:
         raise UsageError("the task is empty: give it as an argument or on stdin with '-'")
     if args.output and not Path(args.output).expanduser().parent.is_dir():
         # Checked now, not after minutes of generation.
@@ -186,8 +218,15 @@ async def run_command(args: argparse.Namespace, ctx: Context, saver: BaseCheckpo
         if live:
             live.note(f"finishing the interrupted turn of thread {thread_id}")
         result = await _stream(graph, None, config, ctx, live)
-    if task:
+    if args.resume is not None:
+        result = await _stream(graph, Command(resume=args.resume), config, ctx, live)
+    elif task:
         result = await _stream(graph, {"messages": [HumanMessage(task)]}, config, ctx, live)
+    while (review := pending_review(await graph.aget_state(config))) is not None:
+        answer = await asyncio.to_thread(ask, review, sys.stdin, sys.stderr) if sys.stdin.isatty() else None
+        if answer is None:
+            return _paused(args, thread_id, review)
+        result = await _stream(graph, Command(resume=answer), config, ctx, live)
 
     report = str(result.get("report", ""))
     if args.output:
@@ -200,6 +239,44 @@ async def run_command(args: argparse.Namespace, ctx: Context, saver: BaseCheckpo
     if not args.quiet:
         print(f"thread {thread_id}: continue with --thread {thread_id}", file=sys.stderr)
     return 0
+
+
+def _check_resume(args: argparse.Namespace, thread_id: str, review: dict[str, Any] | None, task: str) -> None:
+    """A `--resume` needs a paused thread and an answer the graph accepts; a paused thread needs one."""
+    if args.resume is None:
+        if review is not None and task:
+            raise UsageError(
+                f"thread {thread_id} is paused for review: answer it first (--thread {thread_id} "
+                "--resume approve, or corrections, or a note), then send the next request"
+            )
+        return
+    if not args.thread:
+        raise UsageError("--resume answers a paused thread: give it with --thread ID")
+    if review is None:
+        raise UsageError(
+            f"thread {thread_id} is not paused for review: nothing to resume (see --show {thread_id})"
+        )
+    if task:
+        raise UsageError("--resume takes no task: send the next request once the paused turn has finished")
+    try:
+        check_answer(args.resume, review)
+    except ReviewError as exc:
+        raise UsageError(f"--resume: {exc}") from None
+
+
+def _paused(args: argparse.Namespace, thread_id: str, review: dict[str, Any]) -> int:
+    """No terminal to ask on: show what waits for review and how to answer it, exit 3."""
+    print(review_table(review), file=sys.stderr)
+    print(paused_message(thread_id, review, args.db), file=sys.stderr)
+    if args.json:
+        out = {
+            "thread_id": thread_id,
+            "status": "paused_for_review",
+            "review": review,
+            "resume": resume_commands(thread_id, review, args.db),
+        }
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+    return EXIT_REVIEW
 
 
 async def _preload(ctx: Context, *, quiet: bool) -> None:
@@ -218,7 +295,11 @@ async def _preload(ctx: Context, *, quiet: bool) -> None:
 
 
 async def _stream(
-    graph: Any, payload: dict[str, Any] | None, config: RunnableConfig, ctx: Context, live: LivePrinter | None
+    graph: Any,
+    payload: dict[str, Any] | Command[Any] | None,
+    config: RunnableConfig,
+    ctx: Context,
+    live: LivePrinter | None,
 ) -> dict[str, Any]:
     """Run one turn, printing it live; return the turn's final values."""
     modes = ["values", "updates", "messages"] if live else ["values"]
@@ -254,6 +335,8 @@ def _show_update(live: LivePrinter, update: dict[str, Any]) -> None:
             live.note(f"requirements: {len(requirements)} from the catalogue, in {sections} sections")
             for change in value.get("changes") or []:
                 live.note(f"  {change['kind']} {change['number']} ({change['id']})")
+        elif node == "review" and value.get("review"):
+            live.note(corrected_line(value["review"]))
         elif node == "plan" and value.get("mode"):
             live.note(f"mode: {value['mode']}")
         elif node == "consult":
@@ -281,6 +364,7 @@ def _json_result(thread_id: str, ctx: Context, values: dict[str, Any]) -> dict[s
     messages = values.get("messages", [])
     return {
         "thread_id": thread_id,
+        "status": "done",
         "task": values.get("task", ""),
         "language": values.get("language", ""),
         "mode": values.get("mode", ""),
@@ -289,6 +373,7 @@ def _json_result(thread_id: str, ctx: Context, values: dict[str, Any]) -> dict[s
         "facts": values.get("facts", {}),
         "requirements": values.get("requirements", []),
         "changes": values.get("changes", []),
+        "review": values.get("review"),
         "opinions": values.get("opinions", []),
         "sources": values.get("sources", []),
         "passages": values.get("passages", []),
@@ -309,7 +394,7 @@ async def _main(args: argparse.Namespace) -> int:
         if args.list_threads:
             return await list_threads_command(saver)
         if args.show:
-            return await show_command(saver, args.show)
+            return await show_command(saver, args.show, args.db)
         task = read_task(args)
         ctx = context_from_args(args)
         return await run_command(args, ctx, saver, task)
