@@ -168,3 +168,65 @@ def test_a_turn_killed_midway_loses_nothing_and_is_finished_by_the_next_run(
     users = [m["content"] for m in resumed["messages"] if m["role"] == "user"]
     assert users == ["Policy for a triage chatbot", "Now make privacy stricter"]
     assert resumed["messages"][-1]["role"] == "assistant" and resumed["report"]
+
+
+# -- review before drafting -------------------------------------------------------------
+
+LOAN = "An EU bank uses an AI model it bought to score loan applicants"
+
+
+def test_review_without_a_terminal_pauses_and_a_later_process_resumes_with_a_correction(
+    tmp_path: Path, index_dir: Path
+) -> None:
+    db = tmp_path / "r.sqlite"
+    paused = run_cli(db, index_dir, "--review", "--new", "--thread", "r", LOAN, stdin="")
+    assert paused.returncode == 3, paused.stderr[-2000:]
+    assert paused.stdout == "" and "Traceback" not in paused.stderr
+    assert "  2. Your role(s): deployer" in paused.stderr
+    assert f"python -m graphs.compliance --thread r --db {db} --resume approve" in paused.stderr
+    shown = run_cli(db, index_dir, "--show", "r")
+    assert shown.returncode == 0 and "paused for review" in shown.stderr
+
+    # The process is gone; the pause is in the database. Another process answers it.
+    done = run_json(db, index_dir, "--thread", "r", "--resume", "2=provider")
+    assert done["status"] == "done" and done["facts"]["roles"]["value"] == ["provider"]
+    assert done["review"] == {"status": "corrected", "corrected": ["roles"], "note": ""}
+    assert "the reviewer corrected A2 (Your role(s))" in done["report"]
+    assert any(r["id"].startswith("eu-ai-act.art-9.") for r in done["requirements"])
+    again = run_cli(db, index_dir, "--thread", "r", "--resume", "approve")
+    assert again.returncode == 2 and "thread r is not paused for review" in again.stderr
+    shown = run_cli(db, index_dir, "--show", "r")
+    assert shown.stdout.count("### user") == 1 and "paused for review" not in shown.stderr
+
+
+def test_review_on_a_terminal_asks_and_drafts_on_the_answer(tmp_path: Path, index_dir: Path) -> None:
+    import os
+    import pty
+
+    db = tmp_path / "tty.sqlite"
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        cli_args(db, "--review", "--new", "--thread", "tty", LOAN),
+        cwd=ROOT,
+        env=cli_env(index_dir),
+        stdin=secondary,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    os.close(secondary)
+    try:
+        seen = _wait_for(proc, "or write a note for the experts: ")
+        assert "  2. Your role(s): deployer" in "".join(seen)
+        os.write(primary, b"our credit committee signs off every rejection\n")
+        assert proc.stdout is not None
+        out = proc.stdout.read()  # stderr goes on to `_wait_for`'s reader
+        proc.wait(timeout=600)
+    finally:
+        os.close(primary)
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, "".join(seen)[-2000:]
+    assert "the reviewer approved these assumptions" in out
+    assert "Reviewer's note to the council: “our credit committee signs off every rejection”" in out

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
@@ -225,6 +226,64 @@ async def test_two_threads_run_at_once_without_seeing_each_other(
         assert values["messages"][0]["content"] == task and values["task"] == task
         assert task in values["report"] and other not in values["report"]
         assert all(other not in str(o) for o in values["opinions"])
+
+
+# -- human review ---------------------------------------------------------------------
+
+LOAN = "An EU bank uses an AI model it bought to score loan applicants"
+
+
+async def test_review_pauses_in_the_thread_state_and_resumes_with_approval_or_a_correction(
+    client: LangGraphClient, context: dict[str, Any]
+) -> None:
+    approve, correct = [(await client.threads.create())["thread_id"] for _ in range(2)]
+    for thread_id in (approve, correct):
+        await client.runs.wait(thread_id, "compliance", input=user(LOAN), context={**context, "review": True})
+        # The pause is in the thread's state, where Studio's thread view and the SDK read it.
+        thread: Any = await client.threads.get(thread_id)
+        assert thread["status"] == "interrupted", thread["status"]
+        state: Any = await client.threads.get_state(thread_id)
+        assert state["next"] == ["review"]
+        (pause,) = state["interrupts"]
+        payload = pause["value"]
+        assert payload["kind"] == "review_facts"
+        roles = next(row for row in payload["facts"] if row["key"] == "roles")
+        assert (roles["number"], roles["value"], roles["source"]) == (2, ["deployer"], "rule")
+        assert roles["reason"] and "provider" in roles["choices"]
+        assert "report" not in state["values"] or not state["values"]["report"]
+    paused = {r["id"] for r in payload["requirements"]}
+
+    # The resumes are sent without `review` in their context: the turn remembers it paused.
+    await asyncio.gather(
+        client.runs.wait(approve, "compliance", command={"resume": "approve"}, context=context),
+        client.runs.wait(
+            correct, "compliance", command={"resume": {"facts": {"roles": ["provider"]}}}, context=context
+        ),
+    )
+    approved = await values_of(client, approve)
+    assert approved["review"] == {"status": "approved", "corrected": [], "note": ""}
+    assert {r["id"] for r in approved["requirements"]} == paused
+    assert "the reviewer approved these assumptions" in approved["report"]
+    assert [m["type"] for m in approved["messages"]] == ["human", "ai"]
+
+    corrected = await values_of(client, correct)
+    assert corrected["facts"]["roles"]["value"] == ["provider"]
+    after = {r["id"] for r in corrected["requirements"]}
+    # The correction changed the obligations: the provider's duties in, the deployer's out.
+    assert any(i.startswith("eu-ai-act.art-9.") for i in after - paused), after - paused
+    assert any(i.startswith("eu-ai-act.art-26.") for i in paused - after), paused - after
+    report = corrected["report"]
+    assert "the reviewer corrected A2 (Your role(s))" in report
+    assert "Art. 9" in report and "corrected by the reviewer before drafting" in report
+    assert (await client.threads.get(correct))["status"] == "idle"
+
+    # Answering again is a clear error, not a second report; so is answering a thread never paused.
+    for thread_id in (approve, (await client.threads.create())["thread_id"]):
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            await client.runs.wait(thread_id, "compliance", command={"resume": "approve"}, context=context)
+        assert refused.value.response.status_code == 409
+        assert "is not paused" in refused.value.response.json()["detail"]
+    assert [m["type"] for m in (await values_of(client, approve))["messages"]] == ["human", "ai"]
 
 
 # -- remote experts -------------------------------------------------------------------

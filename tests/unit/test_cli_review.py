@@ -86,7 +86,7 @@ def test_without_a_terminal_it_exits_3_with_the_table_and_the_resume_commands(ru
 
 
 def test_json_without_a_terminal_prints_the_pause(run) -> None:
-    status, out, err = run("--review", "--json", "--thread", "j", "--new", LOAN)
+    status, out, _err = run("--review", "--json", "--thread", "j", "--new", LOAN)
     paused = json.loads(out)
     assert status == cli.EXIT_REVIEW and paused["status"] == "paused_for_review"
     assert paused["review"]["kind"] == "review_facts" and paused["review"]["facts"][1]["key"] == "roles"
@@ -104,7 +104,7 @@ def test_on_a_terminal_it_asks_until_the_answer_reads(run) -> None:
 
 
 def test_a_terminal_approval(run) -> None:
-    status, out, err = run("--review", "--thread", "ok", "--new", LOAN, stdin=Terminal("y\n"))
+    status, out, _err = run("--review", "--thread", "ok", "--new", LOAN, stdin=Terminal("y\n"))
     assert status == 0 and "the reviewer approved these assumptions" in out
 
 
@@ -117,8 +117,8 @@ def test_end_of_input_on_a_terminal_leaves_the_thread_paused(run) -> None:
 
 
 def test_resume_needs_a_paused_thread(run) -> None:
-    status, out, err = run("--resume", "approve")
+    status, _out, err = run("--resume", "approve")
     assert status == cli.EXIT_USAGE and "--resume answers a paused thread: give it with --thread ID" in err
     run("--thread", "plain", "--new", LOAN)
-    status, out, err = run("--thread", "plain", "--resume", "approve")
+    status, _out, err = run("--thread", "plain", "--resume", "approve")
     assert status == cli.EXIT_USAGE and "thread plain is not paused for review" in err
