@@ -287,7 +287,9 @@ class LanggraphDev(_Server):
         """
         if not LANGGRAPH_BIN.exists():
             raise ServerStartError(f"{LANGGRAPH_BIN} not found: install the dev extra (langgraph-cli[inmem])")
-        self.workdir = Path(tempfile.mkdtemp(prefix="council-langgraph-dev-"))
+        # A restart keeps the working directory: the server's saved threads live there.
+        if self.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="council-langgraph-dev-"))
         if self.isolated:
             config = self.workdir / "langgraph.json"
             data = _absolute_config(self.config, env_file=self.env_file)
@@ -345,6 +347,11 @@ class LanggraphDev(_Server):
         """Stop the server's process group (SIGTERM, then SIGKILL after 20 s)."""
         if self.proc is not None:
             _stop_group(self.proc, grace_s=20)
+
+    def restart(self) -> None:
+        """Stop the server and start it again in the same working directory (same saved state)."""
+        self.stop()
+        self.start()
 
     def _scratch(self) -> Path | None:
         return self.workdir

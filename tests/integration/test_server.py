@@ -286,6 +286,33 @@ async def test_review_pauses_in_the_thread_state_and_resumes_with_approval_or_a_
     assert [m["type"] for m in (await values_of(client, approve))["messages"]] == ["human", "ai"]
 
 
+def test_a_paused_thread_survives_a_server_restart(tmp_path: Path, context: dict[str, Any]) -> None:
+    with LanggraphDev(log_path=tmp_path / "server.log") as dev:
+        client = get_client(url=dev.url)
+
+        async def pause() -> str:
+            thread_id = (await client.threads.create())["thread_id"]
+            await client.runs.wait(
+                thread_id, "compliance", input=user(LOAN), context={**context, "review": True}
+            )
+            return thread_id
+
+        thread_id = asyncio.run(pause())
+        dev.restart()  # SIGTERM: the in-memory server saves its threads and checkpoints, then stops
+        client = get_client(url=dev.url)
+
+        async def resume() -> dict[str, Any]:
+            state: Any = await client.threads.get_state(thread_id)
+            assert state["next"] == ["review"] and state["interrupts"][0]["value"]["kind"] == "review_facts"
+            await client.runs.wait(thread_id, "compliance", command={"resume": "2=provider"}, context=context)
+            return await values_of(client, thread_id)
+
+        values = asyncio.run(resume())
+    assert values["facts"]["roles"]["value"] == ["provider"]
+    assert "the reviewer corrected A2 (Your role(s))" in values["report"]
+    assert [m["type"] for m in values["messages"]] == ["human", "ai"]
+
+
 # -- remote experts -------------------------------------------------------------------
 
 
