@@ -211,6 +211,8 @@ async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         "section_documents": {},
         "review_requested": ctx.review,
         "review": None,
+        # What this turn's changes are measured against, even when a review re-derives them.
+        "previous_requirements": list(state.get("requirements", [])) if follow_up else [],
     }
 
 
@@ -262,7 +264,7 @@ async def obligations(state: State, runtime: Runtime[Context]) -> dict[str, Any]
         update["changes"] = await asyncio.to_thread(
             partial(
                 diff_requirements,
-                state.get("requirements", []),
+                state.get("previous_requirements", []),
                 requirements,
                 language=language,
                 corrected=state.get("corrected", []),
