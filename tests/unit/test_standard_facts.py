@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -102,6 +103,30 @@ def test_roles_follow_who_builds_who_sells_and_who_uses() -> None:
 def test_where_a_product_comes_from_is_not_where_it_is_used() -> None:
     assert values("We import a US-made skin lesion app into the EU.")["jurisdictions"] == ["eu"]
     assert values("我们是法国的经销商，代理销售一家中国公司开发的招聘软件。", "zh")["jurisdictions"] == ["eu"]
+
+
+@pytest.mark.parametrize(
+    ("task", "places"),
+    [
+        # Mainland cities beyond the largest, in Chinese and in pinyin, and administrative words.
+        ("我们是长沙的一个二手车交易平台，准备上线AI看车助手", ["cn"]),
+        ("我们是东莞一家劳务派遣公司，想上一个AI面试系统", ["cn"]),
+        ("我是某地级市交警支队信息科的，想装AI摄像头识别违章", ["cn"]),
+        ("A logistics firm in Dongguan wants AI to schedule its drivers", ["cn"]),
+        ("大理石加工厂想用AI检测瑕疵", []),  # marble, not the city of Dali
+        # A Chinese platform is where a service runs, not where its users are.
+        ("我们在纽约开补习班，想在微信群里放一个AI助教回答家长问题", ["us"]),
+        ("我们想在微信小程序上线一个AI客服", ["cn"]),
+        # Where a framework or a model comes from, or where data is not sent, is not a jurisdiction.
+        ("我们是杭州的出版社，老板让参考美国NIST的AI风险管理框架写内部制度", ["cn"]),
+        ("我们在荷兰招聘，数据都存在欧洲，不传回国内", ["eu"]),
+    ],
+)
+def test_where_the_organisation_is(task: str, places: list[str]) -> None:
+    assert (
+        derive_facts(task, "zh" if re.search(r"[\u4e00-\u9fff]", task) else "en")["jurisdictions"]["value"]
+        == places
+    )
 
 
 def test_a_follow_up_corrects_facts_and_keeps_the_rest() -> None:
