@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -33,6 +33,7 @@ from langchain_core.messages import (
     AnyMessage,
     BaseMessage,
     HumanMessage,
+    RemoveMessage,
     SystemMessage,
     ToolMessage,
 )
@@ -55,7 +56,7 @@ from agents.council import (
     synthesis_request,
     task_text,
 )
-from agents.history import fit_history
+from agents.history import approx_tokens, context_window, fit_history
 from agents.language import detect_language
 from agents.personas import EXPERTS, expert_for_tool, load_persona
 from agents.remote import ask_remote_expert
@@ -74,6 +75,7 @@ from agents.standard.similarity import match_use, minilm_embed
 from agents.standard.types import OpinionDict, PassageDict, RequirementDict
 from graphs.checkpointing import checkpointer_for
 from graphs.context import Context
+from graphs.limits import RunLimits, docs_folder
 from graphs.nodes import add_async_node
 from graphs.state import ConsultTask, InputState, OutputState, ResearchTask, State
 from tools import RetrievalSettings, SearchResult, get_retriever, search_documents
@@ -85,6 +87,8 @@ MAX_TOOL_RETRIES = 1
 RECURSION_LIMIT = 60
 #: Characters of a follow-up added to the thread's task for its retrieval query.
 QUERY_HISTORY_CHARS = 600
+#: Share of the model's context window one message may take (the rest is the prompt and the reply).
+MAX_REQUEST_SHARE = 0.5
 #: Passages from the user's documents shown per report section.
 SECTION_DOCUMENTS = 2
 SEARCH_TOOL = "search_documents"
@@ -107,14 +111,52 @@ def latest_task(messages: list[AnyMessage]) -> str:
     return ""
 
 
+def unanswered(messages: list[AnyMessage]) -> list[AnyMessage]:
+    """Requests before the newest one that no reply followed: turns that failed or were refused.
+
+    They are taken out of the thread when the next turn starts, so a refused or
+    failed request is not read again as conversation by every later turn.
+    """
+    out: list[AnyMessage] = []
+    waiting: AnyMessage | None = None
+    for message in messages[:-1]:
+        if isinstance(message, HumanMessage):
+            if waiting is not None:
+                out.append(waiting)
+            waiting = message
+        elif isinstance(message, AIMessage):
+            waiting = None
+    if waiting is not None and isinstance(messages[-1], HumanMessage):
+        out.append(waiting)
+    return out
+
+
+async def check_size(ctx: Context, request: str) -> None:
+    """Refuse a message that would not leave room for the prompt around it in the model's window."""
+    model = await amodel_for(ctx.persona_model("coordinator"), ctx.model_options())
+    window = await asyncio.to_thread(context_window, model, ctx.num_ctx)
+    limit = int(window * MAX_REQUEST_SHARE)
+    size = approx_tokens(request)
+    if size > limit:
+        raise ValueError(
+            f"the message is about {size} tokens; the model's context window is {window}, so a message "
+            f"may use at most {limit}: shorten it, or put long documents in a document folder (docs_dir)"
+        )
+
+
 def retrieval_query(task: str, request: str, follow_up: bool) -> str:
     """The thread's task, plus the follow-up's words on a follow-up ("make privacy stricter")."""
     return f"{task}\n{request[:QUERY_HISTORY_CHARS]}" if follow_up else task
 
 
+def retrieval_settings(ctx: Context) -> RetrievalSettings:
+    """The run's retrieval settings, with a document collection's name turned into its folder."""
+    return RetrievalSettings.from_context(replace(ctx, docs_dir=docs_folder(ctx.docs_dir)))
+
+
 async def search(ctx: Context, query: str, k: int) -> SearchResult:
     """Retrieve passages with the run's retrieval settings (local index, and web if on)."""
-    retriever = get_retriever(RetrievalSettings.from_context(ctx))
+    retriever = get_retriever(retrieval_settings(ctx))
     return await retriever.asearch(query, k)
 
 
@@ -189,6 +231,7 @@ async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     request = latest_task(messages)
     if not request:
         raise ValueError("the task is empty: the last human message must say what to draft")
+    await check_size(ctx, request)
     # A thread that already has a standard is revised by what follows, not restarted.
     follow_up = bool(state.get("task")) and bool(state.get("requirements"))
     task = state["task"] if follow_up else request
@@ -209,6 +252,7 @@ async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         "sources": [],
         "changes": [],
         "section_documents": {},
+        "messages": [RemoveMessage(id=m.id) for m in unanswered(messages) if m.id],
         "review_requested": ctx.review,
         "review": None,
         # What this turn's changes are measured against, even when a review re-derives them.
@@ -285,7 +329,7 @@ async def _section_documents(
     about a section can only come from its documents, so each section with
     requirements gets a search of its own when there are documents to search.
     """
-    settings = RetrievalSettings.from_context(ctx)
+    settings = retrieval_settings(ctx)
     if settings.docs_dir is None:
         return {}
     names = (await asyncio.to_thread(labels, language))["sections"]
@@ -563,9 +607,21 @@ async def synthesize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 # -- the graph -----------------------------------------------------------------------
 
 
+def admit_node(limits: RunLimits) -> Any:
+    """The first node of a served graph: refuse settings the operator did not allow, before any work."""
+
+    async def admit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+        """Refuse a run whose models, documents, index or experts server the operator did not allow."""
+        limits.check(_ctx(runtime))
+        return {}
+
+    return admit
+
+
 def build_graph(
     checkpointer: BaseCheckpointSaver | str | Path | None = None,
     store: BaseStore | None = None,
+    limits: RunLimits | None = None,
 ) -> CompiledStateGraph[State, Context, InputState, OutputState]:
     """Compile the council graph with the caller's checkpointer (sync or async) and store.
 
@@ -575,6 +631,9 @@ def build_graph(
             lifetime (see `graphs.checkpointing.checkpointer_for`); None for a
             stateless graph (or a server that adds its own).
         store: Optional long-term store, passed through to the nodes.
+        limits: For a graph served over HTTP: what a run's context may choose
+            (`graphs.limits.RunLimits`); a first node, ``admit``, refuses the rest.
+            None (the CLI, embedding apps): every setting is the caller's.
 
     Raises:
         CheckpointerError: A path or URL that cannot be opened (one line).
@@ -584,7 +643,12 @@ def build_graph(
     builder = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=OutputState)
     for node in (retrieve, facts, obligations, review, plan, coordinator, consult, research, synthesize):
         add_async_node(builder, node)
-    builder.add_edge(START, "retrieve")
+    if limits is not None:
+        add_async_node(builder, admit_node(limits))
+        builder.add_edge(START, "admit")
+        builder.add_edge("admit", "retrieve")
+    else:
+        builder.add_edge(START, "retrieve")
     builder.add_edge("retrieve", "facts")
     builder.add_edge("facts", "obligations")
     builder.add_edge("obligations", "review")
@@ -631,8 +695,9 @@ def warm_caches() -> None:
 
 warm_caches()
 
-#: For LangGraph Studio / `langgraph dev`: no checkpointer (the server adds its own).
-graph = build_graph()
+#: For LangGraph Studio / `langgraph dev`: no checkpointer (the server adds its own), and a run
+#: may choose only the models, document collections and servers the operator allowed.
+graph = build_graph(limits=RunLimits.from_env())
 
 
 if __name__ == "__main__":

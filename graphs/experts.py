@@ -17,17 +17,25 @@ from langgraph.runtime import Runtime
 from agents.council import amodel_for, expert_reply
 from agents.personas import ExpertName
 from graphs.context import Context
+from graphs.limits import RunLimits
 from graphs.nodes import add_async_node
 from graphs.state import InputState
 
 
 def build_expert_graph(
-    persona: ExpertName,
+    persona: ExpertName, limits: RunLimits | None = None
 ) -> CompiledStateGraph[InputState, Context, InputState, InputState]:
-    """A one-node graph in which expert `persona` answers the conversation."""
+    """A one-node graph in which expert `persona` answers the conversation.
+
+    Args:
+        persona: Which expert.
+        limits: For a served graph, what a run may choose (see `graphs.limits`).
+    """
 
     async def answer(state: InputState, runtime: Runtime[Context]) -> dict[str, Any]:
         ctx = runtime.context if isinstance(runtime.context, Context) else Context()
+        if limits is not None:
+            limits.check(ctx)  # before any model is loaded
         model = await amodel_for(ctx.persona_model(persona), ctx.model_options())
         reply = await expert_reply(
             persona, state["messages"], model, num_ctx=ctx.num_ctx, max_new_tokens=ctx.max_new_tokens
@@ -41,5 +49,6 @@ def build_expert_graph(
     return builder.compile(name=persona)
 
 
-scientist = build_expert_graph("scientist")
-legal_expert = build_expert_graph("legal_expert")
+# Served graphs: a run chooses only what the operator allowed.
+scientist = build_expert_graph("scientist", RunLimits.from_env())
+legal_expert = build_expert_graph("legal_expert", RunLimits.from_env())

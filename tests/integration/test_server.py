@@ -45,15 +45,43 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def context(index_dir: Path) -> dict[str, Any]:
+def context() -> dict[str, Any]:
     # retrieval_k 3 (default 6): shorter prompts, and prefill is most of a turn on CPU.
-    return {"max_new_tokens": 16, "web_search": False, "index_dir": str(index_dir), "retrieval_k": 3}
+    return {"max_new_tokens": 16, "web_search": False, "retrieval_k": 3}
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LanggraphDev]:
+def dead_url() -> str:
+    """An experts URL nothing listens on (allowed by the operator, to test a server that is down)."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(scope="module")
+def policies(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A document collection the operator offers under the name "policies"."""
+    folder = tmp_path_factory.mktemp("policies")
+    (folder / "retention.md").write_text(
+        "# Data retention policy\n\nTriage chat transcripts are deleted after 30 days.\n", encoding="utf-8"
+    )
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory,
+    index_dir: Path,
+    experts_server: LanggraphDev,
+    dead_url: str,
+    policies: Path,
+) -> Iterator[LanggraphDev]:
     log = tmp_path_factory.mktemp("council-server") / "server.log"
-    with LanggraphDev(log_path=log, n_jobs_per_worker=JOBS_PER_SERVER) as dev:
+    # What a run may choose is the operator's: the index, the experts servers, the collections.
+    env = {
+        "COUNCIL_INDEX_DIR": str(index_dir),
+        "COUNCIL_ALLOWED_EXPERTS_URLS": f"{experts_server.url},{dead_url}",
+        "COUNCIL_DOC_COLLECTIONS": f"policies={policies}",
+    }
+    with LanggraphDev(log_path=log, n_jobs_per_worker=JOBS_PER_SERVER, env=env) as dev:
         yield dev
 
 
@@ -228,6 +256,53 @@ async def test_two_threads_run_at_once_without_seeing_each_other(
         assert all(other not in str(o) for o in values["opinions"])
 
 
+# -- what a run may choose -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"model": "hf/gpt2"}, "model: 'hf/gpt2' is not allowed on this server (allowed: hf/embedded)"),
+        ({"legal_expert_model": "ollama/llama3"}, "legal_expert_model: 'ollama/llama3' is not allowed"),
+        ({"docs_dir": "/etc"}, "docs_dir: '/etc' is not a document collection of this server"),
+        ({"index_dir": "/tmp/elsewhere"}, "index_dir: is set by the server's operator, not by a run"),
+        ({"experts_url": "http://10.0.0.1:2024"}, "experts_url: 'http://10.0.0.1:2024' is not allowed"),
+    ],
+)
+async def test_a_run_cannot_pick_files_urls_or_models_the_operator_did_not_allow(
+    client: LangGraphClient, context: dict[str, Any], setting: dict[str, str], message: str
+) -> None:
+    thread = await client.threads.create()
+    error = await run_error(
+        client,
+        thread["thread_id"],
+        "compliance",
+        input=user("Policy for a chatbot"),
+        context={**context, **setting},
+    )
+    assert (error["status"], error["error"]) == ("error", "RunRefused"), error
+    assert error["message"].startswith(message), error["message"]
+    values = await values_of(client, thread["thread_id"])
+    assert not values.get("passages") and not values.get("report")  # refused before any work
+    if "model" in next(iter(setting)):
+        expert_thread = (await client.threads.create())["thread_id"]
+        expert = await run_error(client, expert_thread, "scientist", input=user("A DPIA?"), context=setting)
+        assert expert["error"] == "RunRefused"
+
+
+async def test_a_run_chooses_documents_by_collection_name(
+    client: LangGraphClient, context: dict[str, Any]
+) -> None:
+    thread_id = (await client.threads.create())["thread_id"]
+    await stream_turn(
+        client, thread_id, "Policy for a triage chatbot in the EU", {**context, "docs_dir": "policies"}
+    )
+    values = await values_of(client, thread_id)
+    assert any(p["origin"] == "docs" and "retention" in p["source_id"] for p in values["passages"]), [
+        p["source_id"] for p in values["passages"]
+    ]
+
+
 # -- human review ---------------------------------------------------------------------
 
 LOAN = "An EU bank uses an AI model it bought to score loan applicants"
@@ -286,8 +361,11 @@ async def test_review_pauses_in_the_thread_state_and_resumes_with_approval_or_a_
     assert [m["type"] for m in (await values_of(client, approve))["messages"]] == ["human", "ai"]
 
 
-def test_a_paused_thread_survives_a_server_restart(tmp_path: Path, context: dict[str, Any]) -> None:
-    with LanggraphDev(log_path=tmp_path / "server.log") as dev:
+def test_a_paused_thread_survives_a_server_restart(
+    tmp_path: Path, context: dict[str, Any], index_dir: Path
+) -> None:
+    env = {"COUNCIL_INDEX_DIR": str(index_dir)}
+    with LanggraphDev(log_path=tmp_path / "server.log", env=env) as dev:
         client = get_client(url=dev.url)
 
         async def pause() -> str:
@@ -317,9 +395,9 @@ def test_a_paused_thread_survives_a_server_restart(tmp_path: Path, context: dict
 
 
 async def test_dead_experts_server_fails_the_run_fast_with_one_line(
-    client: LangGraphClient, context: dict[str, Any]
+    client: LangGraphClient, context: dict[str, Any], dead_url: str
 ) -> None:
-    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    dead = dead_url  # nothing listens there
     thread = await client.threads.create()
     started = time.monotonic()
     error = await run_error(

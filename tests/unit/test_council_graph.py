@@ -319,3 +319,22 @@ async def test_user_documents_show_under_the_sections_they_bear_on(monkeypatch, 
     assert "**From your documents:**" in out["report"]
     assert "[docs:hr-policy.md#c1]" in out["report"]
     assert "docs:hr-policy.md#c1" in {s["source_id"] for s in out["sources"]}
+
+
+async def test_a_message_too_large_for_the_window_is_refused_and_does_not_stay(
+    monkeypatch, retriever
+) -> None:
+    use_model(monkeypatch, ScriptedChatModel())
+    graph = compliance.build_graph(InMemorySaver())
+    config = {"configurable": {"thread_id": "big"}}
+    small = ctx(mode="workflow", num_ctx=400)
+    with pytest.raises(
+        ValueError, match=r"^the message is about \d+ tokens; the model's context window is 400"
+    ):
+        await graph.ainvoke({"messages": [HumanMessage("policy " * 200)]}, config, context=small)
+    assert retriever.queries == []  # refused before retrieval
+    out = await graph.ainvoke({"messages": [HumanMessage("Policy for a chatbot")]}, config, context=small)
+    # The refused message is taken out of the thread; the next turn is the thread's first.
+    assert [m.type for m in out["messages"]] == ["human", "ai"] and out["task"] == "Policy for a chatbot"
+    follow = await graph.ainvoke({"messages": [HumanMessage("Make privacy stricter")]}, config, context=small)
+    assert [m.type for m in follow["messages"]] == ["human", "ai", "human", "ai"]

@@ -1,0 +1,120 @@
+"""What a run on the server may choose: the operator's allow-lists for files, URLs and models.
+
+A served run's context comes from an HTTP caller. Settings that reach the
+filesystem, the network or model loading are the operator's: a run may only
+pick among values the operator allowed, and anything else is refused before
+any work, with an error that names the field. The CLI and embedding apps run
+as their user and are not limited (`build_graph(limits=None)`).
+
+Operator settings (environment):
+
+* ``COUNCIL_ALLOWED_MODELS``: model specs a run may name (comma-separated), on top
+  of the operator's own defaults (``COUNCIL_MODEL`` and the per-persona models).
+* ``COUNCIL_DOC_COLLECTIONS``: named document folders, ``policies=/srv/policies,hr=/srv/hr``.
+  A run chooses its documents by name (``"docs_dir": "policies"``); the operator's
+  ``COUNCIL_DOCS_DIR`` is always allowed. Names work in the CLI too.
+* ``COUNCIL_ALLOWED_EXPERTS_URLS``: experts servers a run may name, on top of
+  ``COUNCIL_EXPERTS_URL``.
+* ``index_dir`` is never a run's choice on the server: it stays ``COUNCIL_INDEX_DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from graphs.context import PERSONA_MODEL_FIELDS, Context
+
+MODELS_ENV = "COUNCIL_ALLOWED_MODELS"
+COLLECTIONS_ENV = "COUNCIL_DOC_COLLECTIONS"
+EXPERTS_ENV = "COUNCIL_ALLOWED_EXPERTS_URLS"
+
+
+class RunRefused(ValueError):
+    """A served run asked for a setting the operator did not allow; the message names the field."""
+
+
+def _items(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def doc_collections(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The operator's named document folders (``name=path``), name -> path.
+
+    Raises:
+        ValueError: An entry that is not ``name=path``.
+    """
+    env = os.environ if environ is None else environ
+    out: dict[str, str] = {}
+    for entry in _items(env.get(COLLECTIONS_ENV, "")):
+        name, sep, path = (part.strip() for part in entry.partition("="))
+        if not sep or not name or not path:
+            raise ValueError(f"invalid value for ${COLLECTIONS_ENV}: {entry!r} is not 'name=path'")
+        out[name] = path
+    return out
+
+
+def docs_folder(value: str, environ: Mapping[str, str] | None = None) -> str:
+    """The folder a ``docs_dir`` value means: a collection's folder, or the value itself."""
+    return doc_collections(environ).get(value.strip(), value) if value else value
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """The values a served run may choose for the settings that reach beyond the process."""
+
+    models: frozenset[str]
+    collections: Mapping[str, str] = field(default_factory=dict)
+    docs_dir: str = ""
+    index_dir: str = ""
+    experts_urls: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_env(cls) -> RunLimits:
+        """The operator's allow-lists, with the operator's own defaults (`Context()`) always allowed."""
+        defaults = Context()
+        own = {defaults.model, *(getattr(defaults, f) for f in PERSONA_MODEL_FIELDS.values())}
+        return cls(
+            models=frozenset(m for m in own | set(_items(os.environ.get(MODELS_ENV, ""))) if m),
+            collections=doc_collections(),
+            docs_dir=defaults.docs_dir,
+            index_dir=defaults.index_dir,
+            experts_urls=frozenset(
+                u for u in {defaults.experts_url, *_items(os.environ.get(EXPERTS_ENV, ""))} if u
+            ),
+        )
+
+    def check(self, ctx: Context) -> None:
+        """Refuse `ctx` if it names a model, folder or URL the operator did not allow.
+
+        Raises:
+            RunRefused: Naming the first field that is not allowed and what is.
+        """
+        for name in ("model", *PERSONA_MODEL_FIELDS.values()):
+            value = getattr(ctx, name)
+            if value and value not in self.models:
+                allowed = _listed(self.models)
+                raise RunRefused(f"{name}: {value!r} is not allowed on this server (allowed: {allowed})")
+        docs = ctx.docs_dir.strip()
+        if docs and docs != self.docs_dir and docs not in self.collections:
+            names = ", ".join(sorted(self.collections)) or "none are configured"
+            raise RunRefused(
+                f"docs_dir: {docs!r} is not a document collection of this server (choose one of: {names})"
+            )
+        if _norm(ctx.index_dir) != _norm(self.index_dir):
+            raise RunRefused("index_dir: is set by the server's operator, not by a run")
+        url = ctx.experts_url.strip()
+        if url and url not in self.experts_urls:
+            raise RunRefused(
+                f"experts_url: {url!r} is not allowed on this server (allowed: {_listed(self.experts_urls)})"
+            )
+
+
+def _listed(values: frozenset[str]) -> str:
+    return ", ".join(sorted(values)) if values else "none"
+
+
+def _norm(path: str) -> str:
+    return str(Path(path).expanduser().resolve()) if path.strip() else ""
