@@ -22,7 +22,7 @@ from agents.report import clip, labels
 from agents.standard.requirements import fact_labels, value_label
 from agents.standard.review import review_labels
 from agents.standard.types import FactDict, OpinionDict, PassageDict, RequirementDict
-from prompts import load_json, load_prompt, render_prompt
+from prompts import load_json, load_prompt, quoted, render_prompt
 
 #: Characters of each passage put in a prompt (about 150 tokens).
 PROMPT_PASSAGE_CHARS = 600
@@ -298,8 +298,10 @@ def synthesis_request(
 ) -> HumanMessage:
     """The message asking the coordinator for the standard's overview."""
     lab = labels(language)
+    # What another model wrote is data to weigh, not instructions: each answer is quoted.
     shown = "\n\n".join(
-        f"### {load_persona(o['persona']).display(language)}\n{o['answer'] or lab['none']}" for o in opinions
+        quoted("opinion", o["answer"] or lab["none"], expert=load_persona(o["persona"]).display(language))
+        for o in opinions
     )
     return HumanMessage(
         render_prompt(

@@ -46,9 +46,30 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+#: Markdown that text from a user, a document or a model could use to add structure to the report:
+#: links and images ([…](…)), emphasis, code, table cells. Escaped with a backslash.
+_MARKDOWN = re.compile(r"([\\`*_\[\]|])")
+
+
 def escape(text: str) -> str:
-    """Text from a user or a document, safe to put in Markdown that a chat UI renders as HTML."""
-    return html.escape(text, quote=False).replace("|", "\\|")
+    """Text from a user, a document or a model, safe in Markdown that a chat UI renders as HTML.
+
+    HTML is escaped, and so are the characters that would turn quoted text into
+    links, images, emphasis, code or table cells; headings cannot start mid-line.
+    """
+    return _MARKDOWN.sub(r"\\\1", html.escape(text, quote=False))
+
+
+#: In model prose that passed the gate, its citations ("[gdpr:art-5]") stay as they are; what
+#: would make a link or an image, emphasis, code or a table cell is escaped.
+_PROSE_MARKDOWN = re.compile(r"(\]\(|!\[|[`*_|])")
+
+
+def escape_prose(text: str) -> str:
+    """A model's line, safe in the report: HTML and Markdown structure escaped, citations kept."""
+    return _PROSE_MARKDOWN.sub(
+        lambda m: "\\" + m.group(0) if m.group(0) != "](" else "]\\(", html.escape(text, quote=False)
+    )
 
 
 @dataclass
@@ -194,9 +215,9 @@ def build_report(
         if key == "scope":
             if overview:
                 sentences = [
-                    line
+                    escape_prose(line)
                     if line.endswith((".", "。", "!", "?", "！", "？"))
-                    else line + ("。" if language == "zh" else ".")
+                    else escape_prose(line) + ("。" if language == "zh" else ".")
                     for line in overview
                 ]
                 out += [f"**{lab['council']}:** " + ("" if language == "zh" else " ").join(sentences), ""]
@@ -207,7 +228,7 @@ def build_report(
             out.append(f"- **{r['number']}** {r['statement']} — {cite}")
             out.append(f"  _{lab['applies_because']}: {r['because']}_")
             for note in attached.get(r["number"], []):
-                out.append(f"  - **{lab['council']}** · {note}")
+                out.append(f"  - **{lab['council']}** · {escape_prose(note)}")
         if not mine and key != "scope":
             out.append(lab["no_requirements"].format(why=lab["empty_why"].get(key, "")))
         docs = documents.get(key, [])
@@ -218,7 +239,7 @@ def build_report(
                 out.append(f"- {escape(clip(_first_sentences(p.get('text', '')), 300))} [{p['source_id']}]")
         if tailoring.get(key):
             out += ["", f"**{lab['tailoring']}:**"]
-            out += [f"- **{lab['council']}** · {line}" for line in tailoring[key]]
+            out += [f"- **{lab['council']}** · {escape_prose(line)}" for line in tailoring[key]]
 
     next_number = len(REPORT_SECTIONS) + 1
     if changes is not None:

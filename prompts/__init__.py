@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from functools import cache
@@ -44,3 +45,16 @@ def render_prompt(name: str, **values: object) -> str:
     if pattern is None:
         return text
     return pattern.sub(lambda m: str(values[m.group(0)[1:-1]]), text)
+
+
+def quoted(tag: str, text: str, **attrs: str) -> str:
+    """Untrusted text as a delimited element for a prompt: ``<tag a="…">text</tag>``.
+
+    ``&``, ``<`` and ``>`` in the text are escaped, and the attributes with
+    quotes too, so nothing inside can close the element, open another, or
+    spell a chat-template token: what a document, a web page or another
+    model wrote reaches the model as data to read, not as instructions.
+    """
+    shown = " ".join(f'{k}="{html.escape(" ".join(v.split()), quote=True)}"' for k, v in attrs.items())
+    body = html.escape(text.strip(), quote=False)
+    return f"<{tag}{' ' + shown if shown else ''}>\n{body}\n</{tag}>"

@@ -196,3 +196,37 @@ def test_a_chinese_standard_names_articles_in_chinese() -> None:
     assert article_label("Clause 6.1.4; Annex A.5", "zh") == "第6.1.4条；附录A.5"
     assert article_label("第二十四条 Art. 24", "zh") == "第二十四条 Art. 24"  # already Chinese
     assert article_label("Art. 26(1)", "en") == "Art. 26(1)"
+
+
+def test_documents_and_model_prose_cannot_add_links_images_html_or_headings() -> None:
+    facts = derive_facts("A customer chatbot for an EU bank", "en")
+    requirements = build_requirements(facts, "en", [])
+    hostile = (
+        "# Heading [click](http://evil.example) ![x](http://evil.example/i.png) <img src=x onerror=alert(1)>"
+    )
+    document = {
+        "source_id": "docs:evil.md#0",
+        "title": "Evil [t](http://evil.example)",
+        "locator": "p1",
+        "text": hostile,
+        "origin": "docs",
+        "url": None,
+        "score": 1.0,
+    }
+    number = requirements[0]["number"]
+    line = f"{number}: Tell customers [more](http://evil.example) <b>now</b> per [docs:evil.md#0]."
+    report = build_report(
+        task="A customer chatbot for an EU bank [x](http://evil.example)",
+        language="en",
+        model="m",
+        mode="workflow",
+        facts=facts,
+        requirements=requirements,
+        passages=[document],
+        opinions=[{"persona": "legal_expert", "question": "q", "answer": line, "model": "m"}],
+        section_documents={"governance": [document]},
+    ).markdown
+    assert not re.search(r"(?<!\\)\]\(", report)  # no Markdown link or image survives unescaped
+    assert "<img" not in report and "<b>" not in report  # no raw HTML
+    assert not any(ln.startswith("# Heading") for ln in report.splitlines())
+    assert "[docs:evil.md#0]" in report  # citations stay readable

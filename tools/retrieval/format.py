@@ -10,7 +10,6 @@ One line before the passages tells the model what they are.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable
 
 from tools.retrieval.types import Passage
@@ -22,23 +21,18 @@ PREAMBLE = (
 NO_PASSAGES = "No passages were found for this query."
 
 
-def _attr(value: str) -> str:
-    # Attribute values live on one line; newlines would only make the tag harder to read.
-    return html.escape(" ".join(value.split()), quote=True)
-
-
 def format_passage(passage: Passage) -> str:
     """One passage as a ``<passage>`` element with its citation data as attributes."""
-    attrs = [
-        f'id="{_attr(passage.source_id)}"',
-        f'source="{_attr(passage.title)}"',
-        f'locator="{_attr(passage.locator)}"',
-        f'origin="{_attr(passage.origin)}"',
-    ]
-    if passage.url:
-        attrs.append(f'url="{_attr(passage.url)}"')
-    body = html.escape(passage.text.strip(), quote=False)
-    return f"<passage {' '.join(attrs)}>\n{body}\n</passage>"
+    from prompts import quoted
+
+    attrs = {
+        "id": passage.source_id,
+        "source": passage.title,
+        "locator": passage.locator,
+        "origin": passage.origin,
+        **({"url": passage.url} if passage.url else {}),
+    }
+    return quoted("passage", passage.text, **attrs)
 
 
 def format_passages(passages: Iterable[Passage]) -> str:

@@ -34,9 +34,11 @@ from agents.models.hf.embedded import ensure_embedded_model
 from agents.models.hf.engine import Engine, Event, Request, Result, Sampling, get_engine
 from agents.models.hf.messages import (
     parse_tool_calls,
+    split_placeholders,
     template_supports_tools,
     to_template_messages,
     tool_system_prompt,
+    with_placeholders,
 )
 from agents.models.options import ModelOptions
 
@@ -192,14 +194,21 @@ class ChatLocalHF(BaseChatModel):
             turns[-1]["role"] == "assistant" and not turns[-1].get("tool_calls") and turns[-1]["content"]
         )
         extra: dict[str, Any] = {"tools": tools} if tools and native else {}
+        # Message text is data: "<|im_start|>" typed by a user or found in a document must stay
+        # those characters, never become the control token. The template is rendered around
+        # placeholders; its own markup is tokenized with special tokens, the texts without.
+        placed, texts = with_placeholders(turns)
         text = tokenizer.apply_chat_template(
-            turns,
+            placed,
             tokenize=False,
             add_generation_prompt=not prefill,
             continue_final_message=bool(prefill),
             **extra,
         )
-        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+        ids: list[int] = []
+        for piece, is_text in split_placeholders(str(text), texts):
+            ids += tokenizer(piece, add_special_tokens=False, split_special_tokens=is_text)["input_ids"]
+        return ids
 
     def _request(
         self,

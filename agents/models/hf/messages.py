@@ -191,3 +191,40 @@ def parse_tool_calls(
             continue
         calls.append(tool_call(name=name, args=args, id=call_id))
     return remaining, calls, invalid
+
+
+#: Marks where a message's text goes while the chat template is rendered (private-use characters).
+_OPEN, _CLOSE = "\ue000", "\ue001"
+_PLACEHOLDER = re.compile(f"{_OPEN}(\\d+){_CLOSE}")
+
+
+def with_placeholders(turns: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The turns with each text content replaced by a numbered placeholder, and the texts.
+
+    The chat template is then rendered around the placeholders, so what it adds
+    (role markers, special tokens) can be told apart from what the messages say.
+    """
+    texts: list[str] = []
+    placed: list[dict[str, Any]] = []
+    for turn in turns:
+        content = turn.get("content")
+        if isinstance(content, str) and content:
+            # The markers themselves cannot appear in a text (they would split it wrongly).
+            texts.append(content.replace(_OPEN, "").replace(_CLOSE, ""))
+            turn = {**turn, "content": f"{_OPEN}{len(texts) - 1}{_CLOSE}"}
+        placed.append(turn)
+    return placed, texts
+
+
+def split_placeholders(rendered: str, texts: list[str]) -> list[tuple[str, bool]]:
+    """The rendered prompt as pieces: (template markup, False) and (a message's text, True)."""
+    pieces: list[tuple[str, bool]] = []
+    end = 0
+    for match in _PLACEHOLDER.finditer(rendered):
+        if match.start() > end:
+            pieces.append((rendered[end : match.start()], False))
+        pieces.append((texts[int(match.group(1))], True))
+        end = match.end()
+    if end < len(rendered):
+        pieces.append((rendered[end:], False))
+    return [(piece, is_text) for piece, is_text in pieces if piece]
