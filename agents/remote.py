@@ -17,7 +17,7 @@ import httpx
 from langchain_core.messages import BaseMessage, convert_to_openai_messages
 from langgraph.pregel.remote import RemoteException, RemoteGraph
 
-from agents.models.errors import ModelUnavailableError
+from agents.models.errors import ModelUnavailableError, redact_credentials
 
 #: Seconds to open a connection to the experts server. The SDK retries a refused
 #: connection for ~8 s; a probe with one attempt reports it at once.
@@ -25,7 +25,13 @@ CONNECT_TIMEOUT_S = 3.0
 
 
 class ExpertsUnavailableError(ModelUnavailableError):
-    """The experts server is down, unreachable, too slow, or answered with an error."""
+    """The experts server is down, unreachable, too slow, or answered with an error.
+
+    The message never holds a password: a URL's credentials are shown as ``***``.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact_credentials(message))
 
 
 def _unreachable(url: str) -> str:
@@ -74,16 +80,27 @@ async def ask_remote_expert(
         ) from None
     except httpx.ConnectError:
         raise ExpertsUnavailableError(_unreachable(url)) from None
+    except httpx.TransportError as exc:
+        # The connection broke mid-run (reset, protocol error, read timeout).
+        raise ExpertsUnavailableError(
+            f"the {persona} graph at {url} failed: {type(exc).__name__}: {_first_line(exc)[:300]}"
+        ) from None
     except RemoteException as exc:
         # The expert graph ran there and failed (a model error on that host, say).
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ExpertsUnavailableError(f"the {persona} graph at {url} failed: {first[:300]}") from None
+        raise ExpertsUnavailableError(
+            f"the {persona} graph at {url} failed: {_first_line(exc)[:300]}"
+        ) from None
     except httpx.HTTPStatusError as exc:
         raise ExpertsUnavailableError(
             f"the experts server at {url} answered {exc.response.status_code} for graph {persona!r}: "
             f"{exc.response.text[:200]}"
         ) from None
     return _last_ai_text(result, persona, url)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
 
 
 def _last_ai_text(result: Any, persona: str, url: str) -> str:

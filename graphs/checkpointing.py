@@ -41,6 +41,8 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 
+from agents.models.errors import redact_credentials
+
 __all__ = [
     "DEFAULT_DB_ENV",
     "CheckpointerError",
@@ -127,8 +129,8 @@ def _resolve_target(target: str | Path | None) -> str | Path:
             # Path() collapses "//", so the URL cannot be recovered: a caller bug (e.g.
             # `Path(os.environ["COUNCIL_DB"])`), reported rather than made into a directory.
             raise CheckpointerError(
-                f"thread database {_mask_password(str(target))} is a PostgreSQL URL passed as a file path;"
-                " pass the URL as a string"
+                f"thread database {redact_credentials(str(target))} is a PostgreSQL URL passed as a file"
+                " path; pass the URL as a string"
             )
         return target.expanduser()
     target = target.strip()
@@ -139,7 +141,7 @@ def _resolve_target(target: str | Path | None) -> str | Path:
     if "://" in target:
         scheme = target.split("://", 1)[0]
         raise CheckpointerError(
-            f"unsupported thread database {_mask_password(target)}: "
+            f"unsupported thread database {redact_credentials(target)}: "
             f"'{scheme}://' is not supported; give a file path or a postgresql:// URL"
         )
     return Path(target).expanduser()
@@ -157,12 +159,12 @@ def describe_target(target: str | Path | None) -> str:
     try:
         resolved = _resolve_target(target)
     except CheckpointerError:
-        return _mask_password(str(target))
+        return redact_credentials(str(target))
     if isinstance(resolved, str) and is_postgres_url(resolved):
         try:
             return f"PostgreSQL at {_postgres_location(_parse_postgres_url(resolved))}"
         except CheckpointerError:
-            return _mask_password(resolved)
+            return redact_credentials(resolved)
     return str(resolved)
 
 
@@ -268,11 +270,6 @@ async def _aopen_sqlite(path: Path | str) -> AsyncIterator[BaseCheckpointSaver]:
 # -- PostgreSQL ----------------------------------------------------------------------
 
 
-def _mask_password(url: str) -> str:
-    """`url` with any password replaced by ``***``, safe to print."""
-    return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", url)
-
-
 def _parse_postgres_url(url: str) -> dict[str, str]:
     """Parse and check a PostgreSQL URL without connecting.
 
@@ -282,12 +279,12 @@ def _parse_postgres_url(url: str) -> dict[str, str]:
     from psycopg import Error as PsycopgError
     from psycopg.conninfo import conninfo_to_dict
 
-    shown = _mask_password(url)
+    shown = redact_credentials(url)
     try:
         params = {k: str(v) for k, v in conninfo_to_dict(url).items() if v is not None}
     except PsycopgError as exc:
         # libpq may quote the whole URL in its message: mask the password there too.
-        reason = _mask_password(_first_line(exc))
+        reason = redact_credentials(_first_line(exc))
         raise CheckpointerError(f"invalid PostgreSQL URL {shown}: {reason}") from None
     # libpq only checks ports when connecting; check them here so a typo is reported as a
     # bad URL, not as a server that cannot be reached.
@@ -321,7 +318,7 @@ def _connect_reason(exc: BaseException) -> str:
     if "failed:" in text:
         text = text.rsplit("failed:", 1)[1]
     text = re.sub(r"^\s*(connection is bad:|FATAL:)\s*", "", text.strip())
-    text = re.sub(r"\s+", " ", text).strip()
+    text = redact_credentials(re.sub(r"\s+", " ", text).strip())
     return text[:1].lower() + text[1:] if text else type(exc).__name__
 
 

@@ -24,8 +24,9 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 
 from agents import ModelUnavailableError, load_chat_model
+from agents.models.errors import redact_credentials
 from agents.standard.review import ReviewError
-from graphs.checkpointing import CheckpointerError, alist_threads, open_async_checkpointer
+from graphs.checkpointing import CheckpointerError, alist_threads, is_postgres_url, open_async_checkpointer
 from graphs.cli_review import (
     ask,
     check_answer,
@@ -36,7 +37,9 @@ from graphs.cli_review import (
     review_table,
 )
 from graphs.context import MODES, PERSONA_MODEL_FIELDS, Context
+from graphs.limits import docs_folder
 from graphs.live import LivePrinter, spinner
+from graphs.thread_lock import hold_thread
 
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 1
@@ -137,19 +140,105 @@ def context_from_args(args: argparse.Namespace) -> Context:
         if value is not None:
             setattr(ctx, name, value)
     ctx.__post_init__()  # validate again with the flags applied
-    if ctx.docs_dir and not Path(ctx.docs_dir).expanduser().is_dir():
-        raise UsageError(f"--docs: {ctx.docs_dir} is not a directory")
+    if ctx.docs_dir and not Path(docs_folder(ctx.docs_dir)).expanduser().is_dir():
+        raise UsageError(f"--docs: {ctx.docs_dir} is not a directory or a document collection")
     for persona in PERSONA_MODEL_FIELDS:
         # Validates the spec and options, and fails fast for an Ollama server that is not there.
         load_chat_model(ctx.persona_model(persona), **ctx.model_options())
     return ctx
 
 
+#: Options whose values are free text, for the graph: bytes that are not UTF-8 become U+FFFD.
+_TEXT_OPTIONS = {"task": "the task", "resume": "the --resume answer"}
+#: Options that are only ever file paths on this machine: any name the OS can open is fine.
+_OS_PATH_OPTIONS = ("output",)
+
+
+def valid_text(text: str) -> tuple[str, bool]:
+    r"""`text` as valid Unicode, and whether it had to be repaired.
+
+    Python hands over bytes that are not UTF-8 (in argv, or in stdin under a C
+    locale) as lone surrogates ("\udcff"), which no checkpointer, tokenizer or
+    JSON encoder accepts; each becomes U+FFFD.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), True
+    return text, False
+
+
+def _shown(text: str) -> str:
+    r"""`text` printable, with bytes that are not UTF-8 as \xNN escapes."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """Make every text argument valid Unicode before the graph sees it; returns warnings.
+
+    The task and a `--resume` answer are repaired (undecodable bytes become
+    U+FFFD, with a warning); a thread id, model spec, folder or URL that is not
+    valid UTF-8 would name something else once repaired, so it is refused.
+
+    Raises:
+        UsageError: naming the option whose value is not valid UTF-8.
+    """
+    flags = {a.dest: a.option_strings[0] if a.option_strings else a.dest for a in parser._actions}
+    warnings = []
+    for name, value in vars(args).items():
+        if not isinstance(value, str) or name in _OS_PATH_OPTIONS:
+            continue
+        repaired, changed = valid_text(value)
+        if not changed:
+            continue
+        if name in _TEXT_OPTIONS:
+            setattr(args, name, repaired)
+            warnings.append(f"{_TEXT_OPTIONS[name]} is not valid UTF-8: undecodable bytes replaced by U+FFFD")
+        else:
+            raise UsageError(f"{flags.get(name, name)}: '{_shown(value)}' is not valid UTF-8")
+    return warnings
+
+
 def read_task(args: argparse.Namespace) -> str:
-    """The task from the argument or stdin ('-'); '' when none was given."""
-    if args.task == "-":
-        return sys.stdin.read().strip()
-    return (args.task or "").strip()
+    """The task from the argument or stdin ('-'); '' when none was given.
+
+    Stdin is read as bytes and decoded as UTF-8 whatever the locale; bytes that
+    are not UTF-8 become U+FFFD, with a one-line warning on stderr.
+    """
+    if args.task != "-":
+        return (args.task or "").strip()
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is not None:
+        data = buffer.read()
+        try:
+            text, repaired = data.decode("utf-8-sig"), False
+        except UnicodeDecodeError:
+            text, repaired = data.decode("utf-8-sig", "replace"), True
+    else:  # a text stream without bytes underneath (e.g. io.StringIO)
+        text, repaired = valid_text(sys.stdin.read())
+    if repaired:
+        _warn("the task on stdin is not valid UTF-8: undecodable bytes replaced by U+FFFD")
+    return text.strip()
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {redact_credentials(message)}", file=sys.stderr)
+
+
+def password_warnings(args: argparse.Namespace) -> list[str]:
+    """Warnings for passwords given on the command line, where `ps` shows them to everyone."""
+    warnings = []
+    if args.db and is_postgres_url(args.db) and redact_credentials(args.db) != args.db:
+        warnings.append(
+            "the --db URL holds a password, which other users of this machine can see in the process "
+            "list; leave it out and set PGPASSWORD (which libpq reads), or put the URL in $COUNCIL_DB"
+        )
+    if args.experts_url and redact_credentials(args.experts_url) != args.experts_url:
+        warnings.append(
+            "the --experts-url holds a password, which other users of this machine can see in the "
+            "process list; put the URL in $COUNCIL_EXPERTS_URL instead"
+        )
+    return warnings
 
 
 # -- commands --------------------------------------------------------------------------
@@ -179,10 +268,15 @@ async def show_command(saver: BaseCheckpointSaver, thread_id: str, db: str | Non
     review = pending_review(state)
     if review is not None:
         print(review_table(review), file=sys.stderr)
-        print(f"(the last turn is {paused_message(thread_id, review, db)})", file=sys.stderr)
+        print(f"(the last turn is {paused_message(thread_id, review, _db_shown(db))})", file=sys.stderr)
     elif state.next:
         print(f"(the last turn was interrupted; run with --thread {thread_id} to finish it)", file=sys.stderr)
     return 0
+
+
+def _db_shown(db: str | None) -> str | None:
+    """`--db` as commands printed for the user show it: without its password."""
+    return None if db is None else redact_credentials(db)
 
 
 def _config(thread_id: str) -> RunnableConfig:
@@ -226,6 +320,7 @@ async def run_command(args: argparse.Namespace, ctx: Context, saver: BaseCheckpo
         answer = await asyncio.to_thread(ask, review, sys.stdin, sys.stderr) if sys.stdin.isatty() else None
         if answer is None:
             return _paused(args, thread_id, review)
+        answer = valid_text(answer)[0]
         result = await _stream(graph, Command(resume=answer), config, ctx, live)
 
     report = str(result.get("report", ""))
@@ -267,13 +362,13 @@ def _check_resume(args: argparse.Namespace, thread_id: str, review: dict[str, An
 def _paused(args: argparse.Namespace, thread_id: str, review: dict[str, Any]) -> int:
     """No terminal to ask on: show what waits for review and how to answer it, exit 3."""
     print(review_table(review), file=sys.stderr)
-    print(paused_message(thread_id, review, args.db), file=sys.stderr)
+    print(paused_message(thread_id, review, _db_shown(args.db)), file=sys.stderr)
     if args.json:
         out = {
             "thread_id": thread_id,
             "status": "paused_for_review",
             "review": review,
-            "resume": resume_commands(thread_id, review, args.db),
+            "resume": resume_commands(thread_id, review, _db_shown(args.db)),
         }
         print(json.dumps(out, ensure_ascii=False, indent=2))
     return EXIT_REVIEW
@@ -281,7 +376,8 @@ def _paused(args: argparse.Namespace, thread_id: str, review: dict[str, Any]) ->
 
 async def _preload(ctx: Context, *, quiet: bool) -> None:
     """Load models and the index up front, with progress, rather than silently mid-run."""
-    from tools import RetrievalSettings, get_retriever
+    from graphs.compliance import retrieval_settings
+    from tools import get_retriever
 
     for spec in dict.fromkeys(ctx.persona_model(p) for p in PERSONA_MODEL_FIELDS):
         model = load_chat_model(spec, **ctx.model_options())
@@ -289,7 +385,7 @@ async def _preload(ctx: Context, *, quiet: bool) -> None:
         if callable(engine):
             with contextlib.nullcontext() if quiet else spinner(f"loading {spec}", sys.stderr):
                 await asyncio.to_thread(engine)
-    retriever = get_retriever(RetrievalSettings.from_context(ctx))
+    retriever = get_retriever(retrieval_settings(ctx))
     with contextlib.nullcontext() if quiet else spinner("updating the document index", sys.stderr):
         await asyncio.to_thread(retriever.refresh, progress=not quiet)
 
@@ -326,7 +422,7 @@ def _show_update(live: LivePrinter, update: dict[str, Any]) -> None:
             ids = ", ".join(p["source_id"] for p in passages) or "none"
             live.note(f"sources found: {ids}")
             for warning in getattr(value.get("warnings"), "value", value.get("warnings")) or []:
-                live.note(f"warning: {warning}")
+                live.note(f"warning: {redact_credentials(str(warning))}")
         elif node == "facts" and value.get("facts"):
             live.note("applicability: " + facts_line(value["facts"], live.language))
         elif node == "obligations" and "requirements" in value:
@@ -397,29 +493,40 @@ async def _main(args: argparse.Namespace) -> int:
             return await show_command(saver, args.show, args.db)
         task = read_task(args)
         ctx = context_from_args(args)
-        return await run_command(args, ctx, saver, task)
+        # One process per thread: a second one continuing it at the same time would build on
+        # the same checkpoint, and one of the two turns would be lost.
+        async with hold_thread(target, args.thread_id):
+            return await run_command(args, ctx, saver, task)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status. Every user error is one line on stderr."""
     hint = ""
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        for warning in [*check_arguments(parser, args), *password_warnings(args)]:
+            _warn(warning)
         args.thread_id = args.thread or uuid.uuid4().hex[:12]
         hint = f": thread {args.thread_id} keeps every finished turn; rerun with --thread {args.thread_id}"
         return asyncio.run(_main(args))
     except (UsageError, CheckpointerError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_USAGE
     except ModelUnavailableError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_UNAVAILABLE
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"\ninterrupted{hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except OSError as exc:  # e.g. an unwritable --output
-        print(f"error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_UNAVAILABLE
+
+
+def _error(exc: BaseException) -> None:
+    """The one `error:` line of a failed run, without any password a URL in it held."""
+    print(f"error: {redact_credentials(str(exc))}", file=sys.stderr)

@@ -58,6 +58,7 @@ from agents.council import (
 )
 from agents.history import approx_tokens, context_window, fit_history
 from agents.language import detect_language
+from agents.models.errors import redact_credentials
 from agents.personas import EXPERTS, expert_for_tool, load_persona
 from agents.remote import ask_remote_expert
 from agents.report import build_report, labels
@@ -512,7 +513,7 @@ async def consult(task: ConsultTask, runtime: Runtime[Context]) -> dict[str, Any
         answer = await ask_remote_expert(
             ctx.experts_url, persona, [*task["messages"], request], ctx, timeout_s=ctx.experts_timeout_s
         )
-        spec = f"{spec} @ {ctx.experts_url}"
+        spec = f"{spec} @ {redact_credentials(ctx.experts_url)}"  # the opinion is kept and shown
     else:
         model = await amodel_for(spec, ctx.model_options())
         reply = await expert_reply(

@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from pydantic import ValidationError
 
 from agents.models.options import ModelOptions, split_options
 
@@ -35,8 +36,13 @@ def parse_model_spec(spec: str | None) -> tuple[str, str]:
     """Split a spec into (provider, model).
 
     Raises:
-        ValueError: for an unknown provider or an empty model name.
+        ValueError: for a spec that is not a string, an unknown provider or an empty model name.
     """
+    if spec is not None and not isinstance(spec, str):
+        raise ValueError(
+            f"invalid model spec {spec!r}: must be a string such as 'hf/<hub id or local path>' "
+            "or 'ollama/<model name>'"
+        )
     spec = default_model_spec() if spec is None else spec.strip()
     provider, sep, name = spec.partition("/")
     if not sep or provider not in PROVIDERS:
@@ -66,11 +72,54 @@ def load_chat_model(spec: str | None = None, **options: Any) -> BaseChatModel:
     if provider == "hf":
         decoding, extra = split_options(options, HF_EXTRA_OPTIONS)
         opts = ModelOptions.from_mapping(decoding)
+        _check_hf_extra(extra)
         from agents.models.hf import ChatLocalHF  # torch is heavy: import on demand
 
-        return ChatLocalHF(model=name, **opts.to_dict(), **extra)
+        try:
+            return ChatLocalHF(model=name, **opts.to_dict(), **extra)
+        except ValidationError as exc:
+            # Every option was checked above; should pydantic still object, say so in one line.
+            raise ValueError(_first_error(exc)) from None
     decoding, extra = split_options(options, OLLAMA_EXTRA_OPTIONS)
     opts = ModelOptions.from_mapping(decoding)
+    host = extra.get("host")
+    if host is not None and not isinstance(host, str):
+        raise ValueError(f"invalid model option host={host!r}: must be a URL such as http://localhost:11434")
     from agents.models.ollama import load_ollama_chat
 
-    return load_ollama_chat(name, opts, host=extra.get("host"))
+    return load_ollama_chat(name, opts, host=host)
+
+
+def _check_hf_extra(extra: dict[str, Any]) -> None:
+    """Check ``device`` and ``dtype`` the way the decoding options are checked: one-line ValueErrors.
+
+    Raises:
+        ValueError: ``invalid model option device=...: ...`` (or dtype) for a value that
+            is not a string, that torch does not know, or that this machine cannot use.
+    """
+    for name in HF_EXTRA_OPTIONS:
+        value = extra.get(name)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"invalid model option {name}={value!r}: must be a string or None")
+    from agents.models.hf.device import choose_device, choose_dtype
+
+    try:
+        device = choose_device(extra.get("device"))
+    except ValueError as exc:
+        if "Expected one of" not in str(exc):
+            raise
+        # torch's own message lists twenty device types few machines have.
+        raise ValueError(
+            f"invalid model option device={extra.get('device')!r}: use auto, cpu, cuda, cuda:<n> or mps"
+        ) from None
+    choose_dtype(device, extra.get("dtype"))
+
+
+def _first_error(exc: ValidationError) -> str:
+    """One line from a pydantic ValidationError: the first error's message, without the prefix."""
+    errors = exc.errors()
+    if errors:
+        where = ".".join(str(p) for p in errors[0].get("loc", ()))
+        message = str(errors[0].get("msg", "")).removeprefix("Value error, ")
+        return f"invalid model option {where}: {message}" if where else message
+    return str(exc).strip().splitlines()[0]

@@ -145,7 +145,9 @@ class Retriever:
             DocsDirNotFoundError: when the docs folder has disappeared.
         """
         with self._lock:
-            sources, warnings = list_sources(self.corpus_dir, self.settings.docs_dir)
+            sources, warnings = list_sources(
+                self.corpus_dir, self.settings.docs_dir, max_doc_bytes=self.settings.max_doc_bytes
+            )
             index = self.index
             report = index.sync(sources, progress=progress)
             report.warnings[:0] = warnings

@@ -13,11 +13,15 @@ Environment variables:
     ``COUNCIL_WEB_TIMEOUT``: seconds before a web search is abandoned (default 10).
     ``COUNCIL_CHROMA_URL``: ``http://host:port`` of a Chroma server to hold the vectors
         instead of the embedded store (the manifest stays in the index folder).
+    ``COUNCIL_MAX_DOC_BYTES``: largest file of the documents folder that is indexed, in
+        bytes, or with a unit (``500K``, ``2M``, ``1G``; powers of 1024); larger files
+        are skipped with a warning (default 2M).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +36,21 @@ K_ENV = "COUNCIL_RETRIEVAL_K"
 WEB_ENV = "COUNCIL_WEB_SEARCH"
 WEB_TIMEOUT_ENV = "COUNCIL_WEB_TIMEOUT"
 CHROMA_URL_ENV = "COUNCIL_CHROMA_URL"
+MAX_DOC_BYTES_ENV = "COUNCIL_MAX_DOC_BYTES"
+
+#: Default size limit of one user document (2 MiB). Indexing time grows with size: a
+#: 5 MB Markdown file took about five minutes to embed on a CPU.
+DEFAULT_MAX_DOC_BYTES = 2 << 20
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1 << 10,
+    "kb": 1 << 10,
+    "m": 1 << 20,
+    "mb": 1 << 20,
+    "g": 1 << 30,
+    "gb": 1 << 30,
+}
 
 #: Upper bound on passages per search (the graph's Context allows the same range).
 MAX_K = 50
@@ -82,6 +101,28 @@ def _parse_float(raw: Any, name: str) -> float:
         raise ValueError(f"invalid value for {name}: {raw!r} (expected a number of seconds)") from None
 
 
+def parse_size(raw: Any, name: str) -> int:
+    """A positive size in bytes: ``2097152``, ``2M``, ``500 KB`` (units are powers of 1024).
+
+    Raises:
+        ValueError: for anything else, naming the setting.
+    """
+    bad = f"invalid value for {name}: {raw!r} (expected a size in bytes such as 2000000 or 2M)"
+    if isinstance(raw, bool):
+        raise ValueError(bad)
+    if isinstance(raw, int):
+        size = raw
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(raw))
+        unit = match.group(2).lower() if match else ""
+        if not match or unit not in _SIZE_UNITS:
+            raise ValueError(bad)
+        size = int(float(match.group(1)) * _SIZE_UNITS[unit])
+    if size < 1:
+        raise ValueError(bad)
+    return size
+
+
 def _env(name: str, cast: Callable[[str, str], T], default: T) -> T:
     raw = os.environ.get(name, "").strip()
     return cast(raw, f"${name}") if raw else default
@@ -106,6 +147,8 @@ class RetrievalSettings:
         web_timeout_s: Seconds before a web search is abandoned for local results.
         chroma_url: ``http://host:port`` of a Chroma server; None keeps the vectors
             in an embedded store under ``index_dir``.
+        max_doc_bytes: Largest file of ``docs_dir`` that is indexed; larger ones are
+            skipped with a warning naming the file, its size and the limit.
     """
 
     index_dir: Path
@@ -114,6 +157,7 @@ class RetrievalSettings:
     web: bool = True
     web_timeout_s: float = 10.0
     chroma_url: str | None = None
+    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
 
     def __post_init__(self) -> None:
         # Normalise paths so that equal settings written differently share one cached retriever.
@@ -137,6 +181,7 @@ class RetrievalSettings:
                     f"invalid value for chroma_url: {self.chroma_url!r} (expected http://host:port)"
                 )
             object.__setattr__(self, "chroma_url", url)
+        object.__setattr__(self, "max_doc_bytes", parse_size(self.max_doc_bytes, "max_doc_bytes"))
 
     @classmethod
     def from_env(cls) -> RetrievalSettings:
@@ -152,6 +197,7 @@ class RetrievalSettings:
             web=_env(WEB_ENV, parse_bool, True),
             web_timeout_s=_env(WEB_TIMEOUT_ENV, _parse_float, 10.0),
             chroma_url=os.environ.get(CHROMA_URL_ENV, "").strip() or None,
+            max_doc_bytes=_env(MAX_DOC_BYTES_ENV, parse_size, DEFAULT_MAX_DOC_BYTES),
         )
 
     @classmethod
@@ -159,7 +205,7 @@ class RetrievalSettings:
         """Settings from a runtime context object, falling back to the environment.
 
         Reads the attributes ``index_dir``, ``docs_dir``, ``retrieval_k``,
-        ``web_search`` (and ``web_timeout_s``, ``chroma_url``) where the object
+        ``web_search`` (and ``web_timeout_s``, ``chroma_url``, ``max_doc_bytes``) where the object
         has them (keys, for a mapping); a missing, None or empty one takes the
         `from_env` value.
 
@@ -191,4 +237,5 @@ class RetrievalSettings:
             web=web,
             web_timeout_s=pick("web_timeout_s", env.web_timeout_s),
             chroma_url=pick("chroma_url", env.chroma_url),
+            max_doc_bytes=pick("max_doc_bytes", env.max_doc_bytes),
         )

@@ -56,14 +56,47 @@ def _source(key: str, path: Path, origin: str) -> SourceFile:
     return SourceFile(key=key, path=path, origin=origin, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
 
 
-def list_sources(corpus_dir: Path | None, docs_dir: Path | None) -> tuple[list[SourceFile], list[str]]:
-    """All files to index, in a stable order, plus warnings for files that cannot even be listed.
+def _undecodable(name: str) -> bool:
+    """Whether a file name from the OS holds bytes that are not UTF-8 (as lone surrogates).
+
+    Such a name cannot become a passage id: the manifest, the vector store and the
+    checkpointed state all need valid text.
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def shown_name(name: str) -> str:
+    r"""A file name fit for a message: bytes that are not UTF-8 as ``\xNN`` escapes."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def format_size(size: int) -> str:
+    """Bytes for a message: ``5.0 MB``, ``640 KB``, ``12 bytes`` (1 MB = 1024 KB)."""
+    if size >= 1 << 20:
+        return f"{size / (1 << 20):.1f} MB"
+    if size >= 1 << 10:
+        return f"{size / (1 << 10):.0f} KB"
+    return f"{size} bytes"
+
+
+def list_sources(
+    corpus_dir: Path | None, docs_dir: Path | None, *, max_doc_bytes: int | None = None
+) -> tuple[list[SourceFile], list[str]]:
+    """All files to index, in a stable order, plus warnings for the files left out.
 
     Hidden files and folders (``.git``, ``.DS_Store``) and unsupported types are ignored.
+    A document whose name is not valid UTF-8, that cannot be read, or that is larger
+    than `max_doc_bytes` is left out with a warning naming it; the rest are indexed.
 
     Args:
         corpus_dir: Folder of corpus notes (``*.md``), or None for none.
         docs_dir: The user's documents folder, or None.
+        max_doc_bytes: Largest document file indexed from `docs_dir`; None for no limit.
+            The bundled corpus is not limited.
 
     Raises:
         DocsDirNotFoundError: when `docs_dir` is given but is not a folder.
@@ -77,17 +110,39 @@ def list_sources(corpus_dir: Path | None, docs_dir: Path | None) -> tuple[list[S
     if docs_dir is not None:
         if not docs_dir.is_dir():
             raise DocsDirNotFoundError(docs_dir)
-        for root, dirs, names in os.walk(docs_dir, onerror=lambda exc: warnings.append(f"skipped {exc}")):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for root, dirs, names in os.walk(
+            docs_dir, onerror=lambda exc: warnings.append(f"skipped {shown_name(str(exc))}")
+        ):
+            kept_dirs = []
+            for d in sorted(d for d in dirs if not d.startswith(".")):
+                if _undecodable(d):
+                    rel = (Path(root) / d).relative_to(docs_dir).as_posix()
+                    warnings.append(
+                        f"skipped folder {shown_name(rel)}: its name is not valid UTF-8 (rename it)"
+                    )
+                else:
+                    kept_dirs.append(d)
+            dirs[:] = kept_dirs
             for name in sorted(names):
                 path = Path(root) / name
                 if name.startswith(".") or path.suffix.lower() not in SUPPORTED_SUFFIXES:
                     continue
                 rel = path.relative_to(docs_dir).as_posix()
+                if _undecodable(name):
+                    warnings.append(f"skipped {shown_name(rel)}: its name is not valid UTF-8 (rename it)")
+                    continue
                 try:
-                    files.append(_source(f"docs:{rel}", path, "docs"))
+                    source = _source(f"docs:{rel}", path, "docs")
                 except OSError as exc:
                     warnings.append(f"skipped {rel}: cannot read ({exc.strerror or exc})")
+                    continue
+                if max_doc_bytes is not None and source.size > max_doc_bytes:
+                    warnings.append(
+                        f"skipped {rel}: {format_size(source.size)} is over the {format_size(max_doc_bytes)} "
+                        "limit for documents (raise COUNCIL_MAX_DOC_BYTES to index it)"
+                    )
+                    continue
+                files.append(source)
     return files, warnings
 
 
