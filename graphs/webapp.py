@@ -26,8 +26,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: POST /threads/{id}/runs, …/runs/stream, …/runs/wait: the calls that can carry a resume.
 _THREAD_RUN = re.compile(r"^/threads/([^/]+)/runs(?:/stream|/wait)?/?$")
-#: Headers passed on when the guard reads the thread, so it sees what the caller may see.
-_FORWARD = ("authorization", "x-api-key", "cookie")
 #: Largest run request the guard reads (a resume is small; anything else passes untouched).
 _MAX_BODY = 4 * 1024 * 1024
 
@@ -88,19 +86,22 @@ def _resumes(body: bytes) -> bool:
 
 
 async def _thread_status(thread_id: str, scope: Scope) -> str | None:
-    """The thread's status through the server's own API (in-process); None if it cannot be read."""
+    """The thread's status through the server's own API (in-process), if the caller owns it.
+
+    None for a thread that does not exist or belongs to someone else: the server
+    then gives its own answer (404), and the caller learns nothing about it.
+    """
     from langgraph_sdk import get_client
 
-    headers = {
-        k.decode("latin-1"): v.decode("latin-1")
-        for k, v in scope.get("headers", [])
-        if k.decode("latin-1").lower() in _FORWARD
-    }
-    client = get_client(headers=headers)  # no URL: the server this runs in
+    client = get_client()  # no URL: the server this runs in (an internal call)
     try:
         thread: Any = await client.threads.get(thread_id)
     except Exception:
-        # An unknown thread, or one the caller may not see: the server gives its own answer.
+        return None
+    # `auth_first` (langgraph.json) runs the auth handler before this middleware.
+    caller = getattr(scope.get("user"), "identity", None)
+    owner = (thread.get("metadata") or {}).get("owner")
+    if owner is not None and owner != caller:
         return None
     return str(thread.get("status", "")) or None
 

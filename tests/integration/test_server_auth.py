@@ -77,3 +77,14 @@ def test_an_open_server_says_so_when_it_starts(tmp_path: Path) -> None:
     with LanggraphDev(log_path=tmp_path / "server.log") as dev:
         assert "this server is OPEN to anyone who can reach it" in dev.log_tail(400)
         assert httpx.post(f"{dev.url}/threads/search", json={}, timeout=30).status_code == 200
+
+
+async def test_the_resume_guard_reads_threads_as_the_caller(server: LanggraphDev) -> None:
+    alice, bob = client_for(server, "alice"), client_for(server, "bob")
+    thread_id = (await alice.threads.create())["thread_id"]
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await alice.runs.create(thread_id, "compliance", command={"resume": "approve"})
+    assert refused.value.response.status_code == 409  # hers, and not paused
+    with pytest.raises(httpx.HTTPStatusError) as hidden:
+        await bob.runs.create(thread_id, "compliance", command={"resume": "approve"})
+    assert hidden.value.response.status_code == 404  # not his: he learns nothing about it
