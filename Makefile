@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TASK   ?= Draft an AI-compliance standard for a hospital triage chatbot in the EU.
 
-.PHONY: setup run test lint unit integration bench bench-report bench-models bench-retrieval bench-graph bench-server clean
+.PHONY: setup run test lint unit integration bench bench-report bench-models bench-retrieval bench-graph bench-server bench-memory clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-models.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,9 +33,9 @@ integration: setup
 test: lint
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -rs --durations=15 tests
 
-bench: bench-report bench-models bench-retrieval bench-graph bench-server
+bench: bench-report bench-models bench-retrieval bench-graph bench-server bench-memory
 
-bench-report bench-models bench-retrieval bench-graph bench-server: setup
+bench-report bench-models bench-retrieval bench-graph bench-server bench-memory: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/$(@:bench-%=%).py
 
 clean:

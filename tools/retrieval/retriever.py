@@ -31,10 +31,12 @@ import dataclasses
 import os
 import re
 import threading
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tools.lru import LRUCache, bound_from_env, release_memory
 from tools.retrieval.corpus import CORPUS_DIR, glossary_pairs
 from tools.retrieval.errors import DocsDirNotFoundError, EmptyQueryError
 from tools.retrieval.fusion import reciprocal_rank_fusion, score_fusion
@@ -291,10 +293,75 @@ def _build_glossary(index: Index) -> list[tuple[str, str]]:
 
 
 # -- process-wide caches ----------------------------------------------------------------
+#
+# One retriever per (settings, corpus folder), at most ``$COUNCIL_MAX_RETRIEVERS`` of them
+# (default 4): the settings come from the caller (index folder, k, docs folder...), so an
+# unbounded cache would let a client open indexes until memory ran out. Retrievers of one
+# index folder share one open `Index`; evicting the last cached retriever of a folder closes
+# its index. The evicted retriever forgets its index, so a caller still holding it reopens
+# one on its next search instead of using a closed one.
 
-_cache_lock = threading.Lock()
-_retrievers: dict[tuple[RetrievalSettings, Path | None], Retriever] = {}
-_indexes: dict[tuple[Path, str | None], Index] = {}
+MAX_RETRIEVERS_ENV = "COUNCIL_MAX_RETRIEVERS"
+DEFAULT_MAX_RETRIEVERS = 4
+
+_IndexKey = tuple[Path, str | None]
+_cache_lock = threading.Lock()  # guards _indexes
+_indexes: dict[_IndexKey, Index] = {}
+
+
+def max_retrievers() -> int:
+    """How many retrievers `get_retriever` keeps: ``$COUNCIL_MAX_RETRIEVERS``, default 4.
+
+    Raises:
+        ValueError: when the variable is set to anything but a positive integer.
+    """
+    return bound_from_env(MAX_RETRIEVERS_ENV, DEFAULT_MAX_RETRIEVERS)
+
+
+def _index_key(settings: RetrievalSettings) -> _IndexKey:
+    return (settings.index_dir, settings.chroma_url)
+
+
+def _evicted(key: tuple[RetrievalSettings, Path | None], retriever: Retriever) -> None:
+    # The retriever's lock waits out a refresh running on it (one that embeds a docs
+    # folder can take minutes): then the caller that caused the eviction does not wait.
+    if retriever._lock.acquire(blocking=False):
+        try:
+            _retire(retriever)
+        finally:
+            retriever._lock.release()
+    else:
+        threading.Thread(target=_retire_when_idle, args=(retriever,), daemon=True).start()
+
+
+def _retire_when_idle(retriever: Retriever) -> None:
+    with retriever._lock:
+        _retire(retriever)
+
+
+def _retire(retriever: Retriever) -> None:
+    """Detach an evicted retriever from its index; close the index when no cached retriever shares it.
+
+    Call with the retriever's lock held. A search already past its refresh keeps
+    working on the closed index: ranking reads the in-memory snapshot and Chroma,
+    and Chroma's client is released only once the index is garbage (`_shared_index`).
+    """
+    retriever._index = None
+    retriever._ready = False
+    own = _index_key(retriever.settings)
+    with _cache_lock:
+        used = {_index_key(settings) for (settings, _), _r in _retrievers.snapshot()}
+        # Indexes no cached retriever uses: this one's, and any that an evicted
+        # retriever still held by a caller reopened. Only this one is known idle
+        # (its retriever's lock is held), so only it is closed now; the others
+        # close when the last retriever holding them goes.
+        unused = {key: _indexes.pop(key) for key in list(_indexes) if key not in used}
+    if own in unused:
+        unused[own].close()
+    unused.clear()  # an index nobody else holds goes now, and its Chroma client with it
+    # No gc.collect(): an index is freed by reference counting, and a full collection
+    # would stall every thread for a few hundred milliseconds on each eviction.
+    release_memory(collect=False)
 
 
 def _shared_index(index_dir: Path, chroma_url: str | None) -> Index:
@@ -306,8 +373,32 @@ def _shared_index(index_dir: Path, chroma_url: str | None) -> Index:
         index = _indexes.get((index_dir, chroma_url))
         if index is None:
             index = Index(index_dir, MiniLMEmbeddings(), MODEL_ID, chroma_url)
+            _release_chroma_when_unused(index)
             _indexes[(index_dir, chroma_url)] = index
         return index
+
+
+def _release_chroma_when_unused(index: Index) -> None:
+    """Close the index's Chroma client once the index is garbage.
+
+    `Index.close` closes only the manifest, and Chroma keeps every client's store
+    (its SQLite connections, its HNSW segments) in a process-wide registry until
+    the client is closed: without this, each index folder ever opened stays in
+    memory. Closing the client at eviction would break a search still running on
+    the index, so it waits for the last reference to go.
+    """
+    close = getattr(getattr(index, "_client", None), "close", None)
+    if callable(close):
+        _chroma_release[index] = weakref.finalize(index, close)
+
+
+#: The pending Chroma release of each open shared index (`reset_retrievers` runs them at once).
+_chroma_release: weakref.WeakKeyDictionary[Index, weakref.finalize] = weakref.WeakKeyDictionary()
+
+
+_retrievers: LRUCache[tuple[RetrievalSettings, Path | None], Retriever] = LRUCache(
+    max_retrievers, _evicted, name="retrievers"
+)
 
 
 def get_retriever(
@@ -315,27 +406,35 @@ def get_retriever(
 ) -> Retriever:
     """The process-wide retriever for these settings (created on first call; thread-safe).
 
+    At most `max_retrievers()` are kept; a new one evicts the least recently used.
+
     Args:
         settings: None reads `RetrievalSettings.from_env`.
         corpus_dir: Folder of corpus notes (the bundled one by default; None for none).
 
     Raises:
         DocsDirNotFoundError: when the settings name a docs folder that does not exist.
-        ValueError: for bad environment values when `settings` is None.
+        ValueError: for bad environment values when `settings` is None, or a bad
+            ``$COUNCIL_MAX_RETRIEVERS``.
     """
     settings = settings if settings is not None else RetrievalSettings.from_env()
-    with _cache_lock:
-        retriever = _retrievers.get((settings, corpus_dir))
-        if retriever is None:
-            retriever = Retriever(settings, corpus_dir=corpus_dir)
-            _retrievers[(settings, corpus_dir)] = retriever
-        return retriever
+    return _retrievers.get_or_create(
+        (settings, corpus_dir), lambda: Retriever(settings, corpus_dir=corpus_dir)
+    )
 
 
 def reset_retrievers() -> None:
-    """Forget cached retrievers and close their indexes (tests and benchmarks; the model stays loaded)."""
+    """Forget cached retrievers and close their indexes (tests and benchmarks; the model stays loaded).
+
+    Unlike an eviction this closes every shared index and its Chroma client at once,
+    even one a retriever outside the cache was using.
+    """
     with _cache_lock:
-        for index in _indexes.values():
-            index.close()
-        _retrievers.clear()
+        indexes = list(_indexes.values())
         _indexes.clear()
+    _retrievers.clear()
+    for index in indexes:
+        index.close()
+        release = _chroma_release.pop(index, None)
+        if release is not None:
+            release()

@@ -8,6 +8,15 @@ together and decode with the same settings are left-padded into one batch and
 run through one `generate` call, each row streaming its own tokens and
 stopping on its own stop strings and token limit. A prefix that every row of
 a batch shares is read once; `decode.py` has that and the CPU speed-ups.
+
+The registry keeps at most ``$COUNCIL_MAX_ENGINES`` engines (default 2): the
+key is partly the caller's choice (model spec, dtype), so an unbounded registry
+would let a client load models until memory ran out. Loading one more evicts
+the least recently used engine: it takes no new requests, finishes the ones
+already queued or running, then its worker thread ends and its weights are
+freed. A caller still holding the evicted engine (a chat model caches its
+engine) is not broken: what it submits goes to the registry's engine for the
+same model, loaded again if need be.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import os
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +38,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 from transformers.generation.streamers import BaseStreamer
 
 from agents.models.hf.decode import batch_layout, new_cache, prefill_shared, use_small_batch_matmul
+from tools.lru import LRUCache, bound_from_env, release_memory
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +46,9 @@ log = logging.getLogger(__name__)
 BATCH_WINDOW_S = float(os.environ.get("COUNCIL_BATCH_WINDOW_MS", "15")) / 1000
 #: Most rows in one generate call.
 MAX_BATCH = int(os.environ.get("COUNCIL_MAX_BATCH", "8"))
+#: Most engines (loaded models) kept at once; read on every `get_engine`.
+MAX_ENGINES_ENV = "COUNCIL_MAX_ENGINES"
+DEFAULT_MAX_ENGINES = 2
 
 FinishReason = Literal["stop", "length", "cancelled"]
 
@@ -202,7 +216,11 @@ class Engine:
         self.path = path
         self.device = device
         self.dtype = dtype
-        self._queue: queue.Queue[Request] = queue.Queue()
+        self.key = engine_key(path, device, dtype)
+        # None is the worker's signal to finish what is queued and exit (see `close`).
+        self._queue: queue.Queue[Request | None] = queue.Queue()
+        self._closed = False
+        self._closing = threading.Lock()
         # The batch being collected or generated, and whether the worker is inside one:
         # `stop` cancels the one and waits out the other.
         self._current: list[Request] = []
@@ -248,8 +266,44 @@ class Engine:
         self.context_window = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
 
     def submit(self, req: Request) -> None:
-        """Queue a request; its events arrive through `req.sink` from the worker thread."""
-        self._queue.put(req)
+        """Queue a request; its events arrive through `req.sink` from the worker thread.
+
+        A request counts as a use of the engine in the registry's LRU order (a chat
+        model holds its engine and never looks it up again). On a closed engine
+        (evicted from the registry) the request goes to the registry's engine for
+        the same model, which loads it again if need be.
+        """
+        with self._closing:
+            accepted = not self._closed
+            if accepted:
+                self._queue.put(req)
+        if accepted:
+            _ENGINES.touch(self.key, self)
+        else:
+            get_engine(self.path, self.device, self.dtype).submit(req)
+
+    @property
+    def closed(self) -> bool:
+        """True once `close` was called: the engine takes no new requests."""
+        return self._closed
+
+    def close(self) -> None:
+        """Take no new requests; finish the queued and running ones, then end the worker and free the model.
+
+        Returns at once: the worker ends after the requests already submitted
+        have had their results (see `join`). The tokenizer stays, for callers
+        still holding this engine; what they submit goes to the registry.
+        """
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for a closed engine's worker to end; True when it has (and the model is freed)."""
+        self._worker.join(timeout)
+        return not self._worker.is_alive()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Cancel every queued and running request and wait for the worker to go idle.
@@ -258,13 +312,19 @@ class Engine:
         aborts the process ("terminate called without an active exception"), so an
         interrupted program lets the current decoding step finish first.
         """
+        closing = False
         while True:
             try:
                 req = self._queue.get_nowait()
             except queue.Empty:
                 break
+            if req is None:
+                closing = True
+                continue
             req.cancelled.set()
             req.emit(("done", Result("", "cancelled", len(req.input_ids), 0)))
+        if closing:
+            self._queue.put(None)  # the worker still has to end
         for req in list(self._current):
             req.cancelled.set()
         deadline = time.monotonic() + timeout
@@ -272,23 +332,44 @@ class Engine:
             time.sleep(0.01)
 
     def _serve(self) -> None:
-        while True:
-            batch = self._current = [self._queue.get()]
+        closing = False
+        while not closing:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = self._current = [first]
             self._busy.set()
             try:
-                self._serve_batch(batch)
+                closing = self._serve_batch(batch)
             finally:
                 self._current = []
                 self._busy.clear()
+        self._release()
 
-    def _serve_batch(self, batch: list[Request]) -> None:
-        """Wait a moment for more requests, then run them grouped by sampling settings."""
+    def _release(self) -> None:
+        """Free the model after `close` (the worker's last step)."""
+        self.model = None
+        release_memory()
+        if self.device.startswith("cuda") and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        log.info("engine for %s (%s, %s) unloaded", self.path.name, self.device, self.dtype)
+
+    def _serve_batch(self, batch: list[Request]) -> bool:
+        """Wait a moment for more requests, then run them grouped by sampling settings.
+
+        Returns True when the close signal came in while collecting: the worker ends after this batch.
+        """
+        closing = False
         deadline = time.monotonic() + BATCH_WINDOW_S
         while len(batch) < MAX_BATCH:
             try:
-                batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                req = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 break
+            if req is None:
+                closing = True
+                break
+            batch.append(req)
         groups: dict[object, list[Request]] = {}
         for req in batch:
             if req.cancelled.is_set():
@@ -297,6 +378,7 @@ class Engine:
             groups.setdefault(req.batch_key(), []).append(req)
         for group in groups.values():
             self._run(group)
+        return closing
 
     def _run(self, group: list[Request]) -> None:
         rows = [_Row(req, self.tokenizer, self.eos_ids) for req in group]
@@ -350,34 +432,57 @@ def _eos_ids(model: Any, tokenizer: PreTrainedTokenizerBase) -> set[int]:
     return ids
 
 
-_ENGINES: dict[tuple[str, str, str], Engine] = {}
-_ENGINES_LOCK = threading.Lock()
-_LOADING: dict[tuple[str, str, str], threading.Lock] = {}
+def max_engines() -> int:
+    """How many engines the registry keeps: ``$COUNCIL_MAX_ENGINES``, default 2.
+
+    Raises:
+        ValueError: when the variable is set to anything but a positive integer.
+    """
+    return bound_from_env(MAX_ENGINES_ENV, DEFAULT_MAX_ENGINES)
+
+
+def engine_key(path: Path, device: str, dtype: torch.dtype) -> tuple[str, str, str]:
+    """The registry's key for a model: one engine per (folder, device, dtype)."""
+    return (str(path.resolve()), device, str(dtype))
+
+
+def _evicted(key: tuple[str, str, str], engine: Engine) -> None:
+    engine.close()  # the worker frees the model once the requests it holds are done
+
+
+_ENGINES: LRUCache[tuple[str, str, str], Engine] = LRUCache(max_engines, _evicted, name="hf engines")
+#: Every engine not yet garbage, in the registry or closing, for `stop_engines` at exit.
+_ALL: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def get_engine(path: Path, device: str, dtype: torch.dtype) -> Engine:
-    """Return the process-wide engine for this model, loading it on first use."""
-    key = (str(path.resolve()), device, str(dtype))
-    with _ENGINES_LOCK:
-        engine = _ENGINES.get(key)
-        if engine is not None:
+    """Return the process-wide engine for this model, loading it on first use.
+
+    At most `max_engines()` are kept; loading another closes the least recently
+    used one first (see `Engine.close`).
+
+    Raises:
+        ValueError: for a bad ``$COUNCIL_MAX_ENGINES``.
+    """
+    key = engine_key(path, device, dtype)
+
+    def load() -> Engine:
+        engine = Engine(path, device, dtype)
+        _ALL.add(engine)
+        return engine
+
+    while True:
+        # Loads run outside the registry's lock: two different models load at once,
+        # while two callers of the same model wait for one load.
+        engine = _ENGINES.get_or_create(key, load)
+        if not engine.closed:
             return engine
-        lock = _LOADING.setdefault(key, threading.Lock())
-    # Load outside the global lock so two different models can load at once,
-    # while two callers of the same model wait for one load.
-    with lock:
-        with _ENGINES_LOCK:
-            engine = _ENGINES.get(key)
-        if engine is None:
-            engine = Engine(path, device, dtype)
-            with _ENGINES_LOCK:
-                _ENGINES[key] = engine
-    return engine
+        _ENGINES.discard(key, engine)  # closed by hand while still in the registry: load afresh
 
 
 def stop_engines(timeout: float = 30.0) -> None:
-    """Stop every loaded engine's work (see `Engine.stop`); runs at interpreter exit."""
-    for engine in loaded_engines():
+    """Stop every loaded or closing engine's work (see `Engine.stop`); runs at interpreter exit."""
+    for engine in list(_ALL):
         engine.stop(timeout)
 
 
@@ -385,6 +490,10 @@ atexit.register(stop_engines)
 
 
 def loaded_engines() -> list[Engine]:
-    """Engines loaded in this process (for tests and benchmarks)."""
-    with _ENGINES_LOCK:
-        return list(_ENGINES.values())
+    """Engines in the registry, least recently used first (for tests and benchmarks)."""
+    return [engine for _, engine in _ENGINES.snapshot()]
+
+
+def unload_engines() -> None:
+    """Close every engine in the registry and empty it (tests and benchmarks)."""
+    _ENGINES.clear()
