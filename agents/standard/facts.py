@@ -172,14 +172,52 @@ class Hit:
 
 
 #: "发给新加坡的再保险公司": where data is sent to, not where the system is used.
-_SENT_TO = re.compile(r"(发给|传给|传至|传输到|发送到|提供给|转给)$")
+_SENT_TO = re.compile(r"(发给|传给|传至|传到|传输到|发送到|提供给|转给)$")
+#: "hosted in AWS's Ireland region", "部署在总部法兰克福的云上": where servers are, not where people are.
+_HOSTED_BEFORE = re.compile(
+    r"(\b(hosted|hosting|stored|storage|servers?|cloud)\b[^.;]{0,25}\b(in|on|at)\s+"
+    r"(the\s+)?((AWS|Azure|Google|GCP|Alibaba|Tencent)('s)?\s+)?"
+    r"|\b(AWS|Azure|Google Cloud|GCP)('s)?\s+"
+    r"|(部署在|存储在|存放在|放在|托管在|服务器在|机房在)(总部|集团)?)$",
+    re.IGNORECASE,
+)
+# (Running data centres somewhere is doing business there: only where data or servers are kept counts.)
+_HOSTED_AFTER = re.compile(r"(\s+cloud region\b|的?(云|服务器|机房))", re.I)
+#: A legal label the user asks about is a question, not a fact: "whether this is the banned
+#: 'emotion recognition at work'", "does this make us a general-purpose AI model provider?",
+#: "does hosting in Ireland pull us under EU rules?".
+_ASKED_BEFORE = re.compile(
+    r"(\b(whether|if)\b[^.?!]{0,40}['\"“‘]|\b(make|makes|making) (us|it|them) (an? |the )?"
+    r"|\b(count|counts|qualify|qualifies|considered|classed|classified) as (an? |the )?"
+    r"|\b(pull|pulls|bring|brings|put|puts) (us|it|them) (under|within|into) (the )?)$",
+    re.IGNORECASE,
+)
+_QUESTION_END = re.compile(r"[^.!?。！？]*[?？]")
+
+
+def _asked_about(text: str, start: int, end: int) -> bool:
+    """Whether the words at ``text[start:end]`` name a label the sentence asks about."""
+    before = re.split(r"[.!?。！？]", text[max(0, start - 60) : start])[-1]
+    match = _ASKED_BEFORE.search(before)
+    if match is None:
+        return False
+    # A quoted label after "whether" is asked about; the others only in a question.
+    return match.group(0).lower().startswith(("whether", "if")) or bool(_QUESTION_END.match(text, end))
+
+
+#: "从深圳一家厂商进口": bought from a maker there.
+_ZH_FROM_MAKER = re.compile(r".{0,6}(厂商|厂家|公司|供应商|工厂|企业)")
+#: "一家德国汽车零部件集团上海子公司": the parent group's country, not the subsidiary's.
+_PARENT_AFTER = re.compile(r".{0,12}(集团|公司|企业)(在)?.{0,8}(子公司|分公司|工厂)")
 #: "we host exchange students from Germany": people visiting from a country do not bring its law.
 _VISITORS_FROM = re.compile(
     r"\b(host|hosts|hosting|exchange|visiting|visitors?|tourists?)\b[^.;]{0,40}\bfrom\s+(the\s+)?"
     r"([A-Z][\w-]+(,\s+|\s+and\s+|\s+or\s+))*$"
 )
 _MAKER_AFTER = re.compile(
-    r"\s+(manufacturer|maker|vendor|supplier|developer|company|firm|provider)s?\b", re.I
+    r"\s+(\w+\s+){0,2}(manufacturer|maker|vendor|supplier|developer|company|firm|provider|group|"
+    r"parent|corporation|multinational)s?\b",
+    re.I,
 )
 _FROM_BEFORE = re.compile(r"\b(from|by|of)\s+(an?|the)\s+$", re.IGNORECASE)
 _ORIGIN_ONLY = re.compile(r"(-(made|built|developed|designed|manufactured)|\s+made)\b", re.IGNORECASE)
@@ -257,8 +295,14 @@ def find_hits(text: str, lexicon: Lexicon | None = None) -> list[Hit]:
                     or (_MAKER_AFTER.match(text, match.end()) and _FROM_BEFORE.search(text[: match.start()]))
                     or _SENT_TO.search(text[max(0, match.start() - 4) : match.start()])
                     or _VISITORS_FROM.search(text[max(0, match.start() - 60) : match.start()])
+                    or _HOSTED_BEFORE.search(text[max(0, match.start() - 60) : match.start()])
+                    or _HOSTED_AFTER.match(text, match.end())
+                    or _PARENT_AFTER.match(text, match.end())
+                    or (text[: match.start()].endswith("从") and _ZH_FROM_MAKER.match(text, match.end()))
                 ):
                     continue  # "a US-made tool", "from a Japanese manufacturer": where it comes from
+                if _asked_about(text, match.start(), match.end()):
+                    continue
                 words = match.group(0).strip()
                 if is_negated(text, match.start(), lexicon, place=rule.fact == "jurisdictions"):
                     negative = negative or Hit(rule, words, True)

@@ -120,6 +120,14 @@ def test_where_a_product_comes_from_is_not_where_it_is_used() -> None:
         # Where a framework or a model comes from, or where data is not sent, is not a jurisdiction.
         ("我们是杭州的出版社，老板让参考美国NIST的AI风险管理框架写内部制度", ["cn"]),
         ("我们在荷兰招聘，数据都存在欧洲，不传回国内", ["eu"]),
+        # Cities of EU member states beyond the capitals; a word that is also a city only capitalised.
+        ("Eight veterinary clinics around Cork and Limerick want a booking chatbot", ["eu"]),
+        ("The City of Ghent wants summaries of council meetings", ["eu"]),
+        ("A nice tool to split invoices for a US firm in Ohio", ["us"]),
+        # Where the servers are, where the parent group is from, where a product is bought from.
+        ("An insurer in Arizona and New Mexico; claims photos are stored in AWS's Ireland region", ["us"]),
+        ("德国汽车零部件集团上海子公司，系统部署在总部法兰克福的云上，数据要传到德国", ["cn"]),
+        ("我们是米兰的贸易公司，从深圳一家厂商进口人脸识别考勤机", ["eu"]),
     ],
 )
 def test_where_the_organisation_is(task: str, places: list[str]) -> None:
@@ -206,3 +214,42 @@ def test_a_use_the_rules_missed_is_matched_by_similarity_and_marked_so() -> None
     # Outside the EU, or where a rule already found the use, similarity adds nothing.
     us = derive_facts("In Texas we want software that handles incoming people.", "en")
     assert match_use(us, task, "en", embed) == us
+
+
+def test_a_filter_used_solely_for_cybersecurity_is_not_critical_infrastructure() -> None:
+    ddos = (
+        "We run data centres in Germany for a grid operator; an ML model spots DDoS attacks and filters them."
+    )
+    grid = "An ML model balances the electricity grid load for a grid operator in Germany."
+    assert values(ddos)["jurisdictions"] == ["eu"]  # running data centres there is operating there
+    assert "annex3:critical_infrastructure" not in values(ddos)["use_categories"]
+    assert "annex3:critical_infrastructure" in values(grid)["use_categories"]
+
+
+def test_a_legal_label_the_user_asks_about_is_not_a_fact() -> None:
+    asked = values(
+        "A bus company in Utrecht uses in-cab cameras that detect drowsiness. Our works council asked "
+        "whether this is the banned 'emotion recognition at work'."
+    )
+    assert asked["prohibited"] == [] and "emotion_recognition" not in asked["system_kinds"]
+    assert (
+        "gpai_model"
+        not in values(
+            "We fine-tuned a model in Madrid. Does this make us a general-purpose AI model provider?"
+        )["system_kinds"]
+    )
+    assert values("An insurer in Arizona; does hosting in Ireland pull us under EU rules?")[
+        "jurisdictions"
+    ] == ["us"]
+    # A question about a use is still about that use, and the AI Act named in it still means the EU.
+    assert values("Is CV screening for our Berlin office high-risk under the AI Act?")["use_categories"] == [
+        "annex3:employment"
+    ]
+
+
+def test_a_subsidiary_selling_its_foreign_parents_system_under_the_parents_brand_imports_it() -> None:
+    task = (
+        "Budapest subsidiary of a Chicago company; we deliver its AI module to firms in Hungary, "
+        "sold under our parent's brand."
+    )
+    assert values(task)["roles"] == ["importer"] and values(task)["jurisdictions"] == ["eu"]
