@@ -1,6 +1,10 @@
 """Integration tier: the real embedded model, real servers on 127.0.0.1."""
 
+from collections.abc import Iterator
+
 import pytest
+
+from tests.integration.servers import PostgresServer, PostgresUnavailable
 
 
 def pytest_collection_modifyitems(items):
@@ -29,3 +33,19 @@ def embedded_model():
 def embedded_engine(embedded_model):
     """The shared `Engine` behind `embedded_model`."""
     return embedded_model.engine()
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for one test module; skips, saying why, where none can run."""
+    reason = PostgresServer.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    try:
+        with PostgresServer() as server:
+            yield server
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))

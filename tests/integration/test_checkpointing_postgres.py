@@ -11,7 +11,6 @@ import asyncio
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,22 +31,10 @@ from graphs.checkpointing import (
 from graphs.compliance import build_graph
 from graphs.context import Context
 from tests.integration.council_cli import ROOT, cli_env
-from tests.integration.servers import PostgresServer, PostgresUnavailable, free_port
+from tests.integration.servers import PostgresServer, free_port
 
 #: Module timeout per test: the council tests run the embedded model.
 pytestmark = pytest.mark.timeout(900)
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    reason = PostgresServer.unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    try:
-        with PostgresServer() as server:
-            yield server
-    except PostgresUnavailable as exc:
-        pytest.skip(str(exc))
 
 
 def answer(state: MessagesState) -> dict[str, Any]:

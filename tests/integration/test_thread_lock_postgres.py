@@ -12,27 +12,14 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 
 import pytest
 
 from graphs.thread_lock import ThreadBusyError, hold_thread
 from tests.integration.council_cli import ROOT
-from tests.integration.servers import PostgresServer, PostgresUnavailable
+from tests.integration.servers import PostgresServer
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    reason = PostgresServer.unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    try:
-        with PostgresServer() as server:
-            yield server
-    except PostgresUnavailable as exc:
-        pytest.skip(str(exc))
 
 
 async def test_second_holder_is_refused_with_the_first_ones_pid(postgres: PostgresServer) -> None:
