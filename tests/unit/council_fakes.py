@@ -9,6 +9,7 @@ embedded model and the real index.
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -171,3 +172,10 @@ def use_model(monkeypatch: Any, model: ScriptedChatModel) -> ScriptedChatModel:
 def by_persona_calls(model: ScriptedChatModel, persona: str) -> list[dict[str, Any]]:
     """The calls `model` got for `persona`, in order."""
     return [c for c in model.calls if c["persona"] == persona]
+
+
+class Pipe(io.StringIO):
+    """Stdin that is not a terminal (a pipe, a file, CI), with the given text."""
+
+    def isatty(self) -> bool:
+        return False

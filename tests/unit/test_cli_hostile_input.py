@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,15 +16,10 @@ import pytest
 
 import graphs.cli as cli
 from graphs.thread_lock import lock_file, sqlite_thread_lock
-from tests.unit.council_fakes import ScriptedChatModel, use_model
+from tests.unit.council_fakes import Pipe
 
 TASK = "A hospital triage chatbot in Germany"
 SECRET = "s3cr3t-pw"
-
-
-class Pipe(io.StringIO):
-    def isatty(self) -> bool:
-        return False
 
 
 class BytesPipe:
@@ -41,27 +35,6 @@ class BytesPipe:
         return False
 
 
-@pytest.fixture
-def run(monkeypatch, retriever, tmp_path: Path, capsys):
-    """Run the CLI in-process on a SQLite thread database in tmp_path; returns (status, stdout, stderr)."""
-    use_model(monkeypatch, ScriptedChatModel())
-
-    async def no_preload(ctx: Any, *, quiet: bool) -> None:
-        return None
-
-    monkeypatch.setattr(cli, "_preload", no_preload)
-    db = tmp_path / "threads.sqlite"
-
-    def go(*args: str, stdin: Any = None, db_arg: str | None = str(db)) -> tuple[int, str, str]:
-        monkeypatch.setattr("sys.stdin", stdin or Pipe(""))
-        head = ["--db", db_arg] if db_arg is not None else []
-        status = cli.main([*head, "--mode", "workflow", "--quiet", *args])
-        out, err = capsys.readouterr()
-        return status, out, err
-
-    return go
-
-
 def _lines(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.strip()]
 
@@ -69,8 +42,10 @@ def _lines(err: str) -> list[str]:
 # -- 1. bytes that are not UTF-8 --------------------------------------------------------------
 
 
-def test_invalid_utf8_on_stdin_is_replaced_with_one_warning(run) -> None:
-    status, out, err = run("--thread", "bytes", "--new", "-", stdin=BytesPipe(b"\xff\xfe " + TASK.encode()))
+def test_invalid_utf8_on_stdin_is_replaced_with_one_warning(cli_run) -> None:
+    status, out, err = cli_run(
+        "--thread", "bytes", "--new", "-", stdin=BytesPipe(b"\xff\xfe " + TASK.encode())
+    )
     assert status == 0, err
     assert _lines(err) == [
         "warning: the task on stdin is not valid UTF-8: undecodable bytes replaced by U+FFFD"
@@ -78,32 +53,34 @@ def test_invalid_utf8_on_stdin_is_replaced_with_one_warning(run) -> None:
     assert "## 3. Technical controls" in out
 
     # The turn was saved, with the repaired text.
-    status, out, err = run("--show", "bytes")
+    status, out, err = cli_run("--show", "bytes")
     assert status == 0 and f"\ufffd\ufffd {TASK}" in out
 
 
-def test_utf8_stdin_with_a_bom_reads_cleanly(run) -> None:
-    status, out, err = run("--thread", "bom", "--new", "-", stdin=BytesPipe("\ufeff人工智能 triage".encode()))
+def test_utf8_stdin_with_a_bom_reads_cleanly(cli_run) -> None:
+    status, out, err = cli_run(
+        "--thread", "bom", "--new", "-", stdin=BytesPipe("\ufeff人工智能 triage".encode())
+    )
     assert status == 0 and err == ""
-    status, out, _ = run("--show", "bom")
+    status, out, _ = cli_run("--show", "bom")
     assert "人工智能 triage" in out and "\ufeff" not in out
 
 
-def test_surrogates_from_a_text_stdin_are_repaired(run) -> None:
+def test_surrogates_from_a_text_stdin_are_repaired(cli_run) -> None:
     # A C locale hands stdin over with errors="surrogateescape".
-    status, _out, err = run("--thread", "c-locale", "--new", "-", stdin=Pipe("\udcff " + TASK))
+    status, _out, err = cli_run("--thread", "c-locale", "--new", "-", stdin=Pipe("\udcff " + TASK))
     assert status == 0, err
     assert _lines(err) == [
         "warning: the task on stdin is not valid UTF-8: undecodable bytes replaced by U+FFFD"
     ]
 
 
-def test_invalid_utf8_task_in_argv_is_replaced_with_one_warning(run) -> None:
+def test_invalid_utf8_task_in_argv_is_replaced_with_one_warning(cli_run) -> None:
     # Python gives argv bytes that are not UTF-8 as lone surrogates.
-    status, out, err = run("--thread", "argv", "--new", "\udcff\udcfe " + TASK)
+    status, out, err = cli_run("--thread", "argv", "--new", "\udcff\udcfe " + TASK)
     assert status == 0, err
     assert _lines(err) == ["warning: the task is not valid UTF-8: undecodable bytes replaced by U+FFFD"]
-    status, out, _ = run("--show", "argv")
+    status, out, _ = cli_run("--show", "argv")
     assert f"\ufffd\ufffd {TASK}" in out
 
 
@@ -116,8 +93,8 @@ def test_invalid_utf8_task_in_argv_is_replaced_with_one_warning(run) -> None:
         ("--experts-url", "http://h\udcff:1", "--experts-url: 'http://h\\xff:1' is not valid UTF-8"),
     ],
 )
-def test_invalid_utf8_in_a_name_or_path_is_one_error_line(run, flag, value, shown) -> None:
-    status, out, err = run(flag, value, "--new", TASK)
+def test_invalid_utf8_in_a_name_or_path_is_one_error_line(cli_run, flag, value, shown) -> None:
+    status, out, err = cli_run(flag, value, "--new", TASK)
     assert status == cli.EXIT_USAGE and out == ""
     assert _lines(err) == [f"error: {shown}"]
 
@@ -134,7 +111,7 @@ def test_invalid_utf8_in_a_resume_answer_is_repaired() -> None:
 # -- 6. passwords on the command line ------------------------------------------------------------
 
 
-def test_a_password_in_db_warns_and_never_shows_in_the_error(run, monkeypatch) -> None:
+def test_a_password_in_db_warns_and_never_shows_in_the_error(cli_run, monkeypatch) -> None:
     import psycopg
 
     url = f"postgresql://council:{SECRET}@db.example:5432/council"
@@ -144,7 +121,7 @@ def test_a_password_in_db_warns_and_never_shows_in_the_error(run, monkeypatch) -
         raise psycopg.OperationalError(f'connection to "{conninfo}" failed: Connection refused')
 
     monkeypatch.setattr(psycopg.AsyncConnection, "connect", refuse)
-    status, out, err = run("--list-threads", db_arg=url)
+    status, out, err = cli_run("--list-threads", db_arg=url)
     assert status == cli.EXIT_USAGE and out == ""
     assert SECRET not in err
     assert _lines(err) == [
@@ -154,17 +131,17 @@ def test_a_password_in_db_warns_and_never_shows_in_the_error(run, monkeypatch) -
     ]
 
 
-def test_a_bad_postgres_url_error_masks_the_password(run) -> None:
-    status, _out, err = run("--list-threads", db_arg=f"postgresql://council:{SECRET}@db.example:99999/x")
+def test_a_bad_postgres_url_error_masks_the_password(cli_run) -> None:
+    status, _out, err = cli_run("--list-threads", db_arg=f"postgresql://council:{SECRET}@db.example:99999/x")
     assert status == cli.EXIT_USAGE and SECRET not in err
     assert _lines(err)[-1] == (
         "error: invalid PostgreSQL URL postgresql://council:***@db.example:99999/x: bad port '99999'"
     )
 
 
-def test_no_password_no_warning(run, monkeypatch) -> None:
+def test_no_password_no_warning(cli_run, monkeypatch) -> None:
     monkeypatch.setattr(cli, "open_async_checkpointer", _failing_opener)
-    _status, _, err = run("--list-threads", db_arg="postgresql://council@db.example/council")
+    _status, _, err = cli_run("--list-threads", db_arg="postgresql://council@db.example/council")
     assert _lines(err) == ["error: no database here"]
 
 
@@ -174,13 +151,13 @@ def _failing_opener(target: Any) -> Any:
     raise CheckpointerError("no database here")
 
 
-def test_a_password_in_experts_url_is_masked_when_the_server_is_down(run, monkeypatch) -> None:
+def test_a_password_in_experts_url_is_masked_when_the_server_is_down(cli_run, monkeypatch) -> None:
     async def down(self: Any, url: str, **kwargs: Any) -> Any:
         raise httpx.ConnectError(f"[Errno 111] Connection refused: {url}")
 
     monkeypatch.setattr(httpx.AsyncClient, "get", down)
     url = f"http://experts:{SECRET}@experts.example:2024"
-    status, out, err = run("--thread", "remote", "--new", "--experts-url", url, TASK)
+    status, out, err = cli_run("--thread", "remote", "--new", "--experts-url", url, TASK)
     assert status == cli.EXIT_UNAVAILABLE and out == ""
     assert SECRET not in err
     assert _lines(err) == [
@@ -209,37 +186,37 @@ def test_paused_resume_commands_do_not_repeat_the_password() -> None:
 # -- 7. one process per thread ---------------------------------------------------------------------
 
 
-def test_a_thread_running_in_another_process_is_refused_and_left_alone(run, tmp_path) -> None:
+def test_a_thread_running_in_another_process_is_refused_and_left_alone(cli_run, tmp_path) -> None:
     db = tmp_path / "threads.sqlite"
-    status, out, err = run("--thread", "busy", "--new", TASK)
+    status, out, err = cli_run("--thread", "busy", "--new", TASK)
     assert status == 0, err
-    status, before, _ = run("--show", "busy")
+    status, before, _ = cli_run("--show", "busy")
 
     with sqlite_thread_lock(db, "busy"):  # another process's turn, as far as the lock can tell
-        status, out, err = run("--thread", "busy", "and make privacy stricter")
+        status, out, err = cli_run("--thread", "busy", "and make privacy stricter")
         assert status == cli.EXIT_USAGE and out == ""
         assert _lines(err) == [
             f"error: thread busy is busy in another process (pid {os.getpid()}); try again when it finishes"
         ]
         # Reading does not lock: --show and --list-threads still work, and nothing changed.
-        status, shown, _ = run("--show", "busy")
+        status, shown, _ = cli_run("--show", "busy")
         assert status == 0 and shown == before
-        status, listed, _ = run("--list-threads")
+        status, listed, _ = cli_run("--list-threads")
         assert status == 0 and "busy\t" in listed
 
     # Once it finishes, the follow-up runs, and its lock file is gone afterwards.
-    status, out, err = run("--thread", "busy", "and make privacy stricter")
+    status, out, err = cli_run("--thread", "busy", "and make privacy stricter")
     assert status == 0, err
-    status, after, _ = run("--show", "busy")
+    status, after, _ = cli_run("--show", "busy")
     assert after.count("### user") == 2 and "and make privacy stricter" in after
     assert not lock_file(db, "busy").exists()
 
 
-def test_the_lock_is_released_when_the_run_fails(run, tmp_path) -> None:
-    status, _, err = run("--thread", "nope", TASK)  # unknown thread: a usage error inside the lock
+def test_the_lock_is_released_when_the_run_fails(cli_run, tmp_path) -> None:
+    status, _, err = cli_run("--thread", "nope", TASK)  # unknown thread: a usage error inside the lock
     assert status == cli.EXIT_USAGE and "unknown thread 'nope'" in err
     with sqlite_thread_lock(tmp_path / "threads.sqlite", "nope"):
-        pass  # would raise ThreadBusyError if the failed run still held it
+        pass  # would raise ThreadBusyError if the failed cli_run still held it
 
 
 def test_stdin_bytes_are_not_needed_for_a_text_stream() -> None:
