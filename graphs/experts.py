@@ -50,5 +50,6 @@ def build_expert_graph(
 
 
 # Served graphs: a run chooses only what the operator allowed.
-scientist = build_expert_graph("scientist", RunLimits.from_env())
-legal_expert = build_expert_graph("legal_expert", RunLimits.from_env())
+_LIMITS = RunLimits.from_env()
+scientist = build_expert_graph("scientist", _LIMITS)
+legal_expert = build_expert_graph("legal_expert", _LIMITS)
