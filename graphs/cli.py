@@ -37,9 +37,9 @@ from graphs.cli_review import (
     review_table,
 )
 from graphs.context import MODES, PERSONA_MODEL_FIELDS, Context
-from graphs.limits import docs_folder
 from graphs.live import LivePrinter, spinner
 from graphs.thread_lock import hold_thread
+from tools.retrieval.settings import docs_folder
 
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 1
@@ -376,8 +376,7 @@ def _paused(args: argparse.Namespace, thread_id: str, review: dict[str, Any]) ->
 
 async def _preload(ctx: Context, *, quiet: bool) -> None:
     """Load models and the index up front, with progress, rather than silently mid-run."""
-    from graphs.compliance import retrieval_settings
-    from tools import get_retriever
+    from tools import RetrievalSettings, get_retriever
 
     for spec in dict.fromkeys(ctx.persona_model(p) for p in PERSONA_MODEL_FIELDS):
         model = load_chat_model(spec, **ctx.model_options())
@@ -385,7 +384,7 @@ async def _preload(ctx: Context, *, quiet: bool) -> None:
         if callable(engine):
             with contextlib.nullcontext() if quiet else spinner(f"loading {spec}", sys.stderr):
                 await asyncio.to_thread(engine)
-    retriever = get_retriever(retrieval_settings(ctx))
+    retriever = get_retriever(RetrievalSettings.from_context(ctx))
     with contextlib.nullcontext() if quiet else spinner("updating the document index", sys.stderr):
         await asyncio.to_thread(retriever.refresh, progress=not quiet)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -76,7 +76,7 @@ from agents.standard.similarity import match_use, minilm_embed
 from agents.standard.types import OpinionDict, PassageDict, RequirementDict
 from graphs.checkpointing import checkpointer_for
 from graphs.context import Context
-from graphs.limits import RunLimits, docs_folder
+from graphs.limits import RunLimits
 from graphs.nodes import add_async_node
 from graphs.state import ConsultTask, InputState, OutputState, ResearchTask, State
 from tools import RetrievalSettings, SearchResult, get_retriever, search_documents
@@ -150,14 +150,9 @@ def retrieval_query(task: str, request: str, follow_up: bool) -> str:
     return f"{task}\n{request[:QUERY_HISTORY_CHARS]}" if follow_up else task
 
 
-def retrieval_settings(ctx: Context) -> RetrievalSettings:
-    """The run's retrieval settings, with a document collection's name turned into its folder."""
-    return RetrievalSettings.from_context(replace(ctx, docs_dir=docs_folder(ctx.docs_dir)))
-
-
 async def search(ctx: Context, query: str, k: int) -> SearchResult:
     """Retrieve passages with the run's retrieval settings (local index, and web if on)."""
-    retriever = get_retriever(retrieval_settings(ctx))
+    retriever = get_retriever(RetrievalSettings.from_context(ctx))
     return await retriever.asearch(query, k)
 
 
@@ -330,7 +325,7 @@ async def _section_documents(
     about a section can only come from its documents, so each section with
     requirements gets a search of its own when there are documents to search.
     """
-    settings = retrieval_settings(ctx)
+    settings = RetrievalSettings.from_context(ctx)
     if settings.docs_dir is None:
         return {}
     names = (await asyncio.to_thread(labels, language))["sections"]

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from graphs.context import PERSONA_MODEL_FIELDS, Context
+from tools.retrieval.settings import doc_collections
 
 MODELS_ENV = "COUNCIL_ALLOWED_MODELS"
-COLLECTIONS_ENV = "COUNCIL_DOC_COLLECTIONS"
 EXPERTS_ENV = "COUNCIL_ALLOWED_EXPERTS_URLS"
 
 
@@ -38,27 +38,6 @@ class RunRefused(ValueError):
 
 def _items(raw: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
-
-
-def doc_collections(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The operator's named document folders (``name=path``), name -> path.
-
-    Raises:
-        ValueError: An entry that is not ``name=path``.
-    """
-    env = os.environ if environ is None else environ
-    out: dict[str, str] = {}
-    for entry in _items(env.get(COLLECTIONS_ENV, "")):
-        name, sep, path = (part.strip() for part in entry.partition("="))
-        if not sep or not name or not path:
-            raise ValueError(f"invalid value for ${COLLECTIONS_ENV}: {entry!r} is not 'name=path'")
-        out[name] = path
-    return out
-
-
-def docs_folder(value: str, environ: Mapping[str, str] | None = None) -> str:
-    """The folder a ``docs_dir`` value means: a collection's folder, or the value itself."""
-    return doc_collections(environ).get(value.strip(), value) if value else value
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 import graphs.compliance as compliance
 from graphs.context import Context
-from graphs.limits import RunLimits, RunRefused, doc_collections, docs_folder
+from graphs.limits import RunLimits, RunRefused
 from tests.unit.council_fakes import ScriptedChatModel, use_model
+from tools.retrieval.settings import RetrievalSettings, doc_collections, docs_folder
 
 
 @pytest.fixture
@@ -59,6 +60,12 @@ def test_collections_name_folders(tmp_path) -> None:
     assert docs_folder("policies", env) == str(tmp_path) and docs_folder("/srv/x", env) == "/srv/x"
     with pytest.raises(ValueError, match=r"\$COUNCIL_DOC_COLLECTIONS: 'policies' is not 'name=path'"):
         doc_collections({"COUNCIL_DOC_COLLECTIONS": "policies"})
+
+
+def test_a_run_names_its_documents_by_collection(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("COUNCIL_DOC_COLLECTIONS", f"policies={tmp_path}")
+    settings = RetrievalSettings.from_context(Context(docs_dir="policies", index_dir=str(tmp_path / "i")))
+    assert settings.docs_dir == tmp_path.absolute()
 
 
 async def test_a_served_graph_refuses_before_any_work(monkeypatch, retriever, operator) -> None:

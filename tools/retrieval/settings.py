@@ -37,6 +37,8 @@ WEB_ENV = "COUNCIL_WEB_SEARCH"
 WEB_TIMEOUT_ENV = "COUNCIL_WEB_TIMEOUT"
 CHROMA_URL_ENV = "COUNCIL_CHROMA_URL"
 MAX_DOC_BYTES_ENV = "COUNCIL_MAX_DOC_BYTES"
+#: Named document folders, ``policies=/srv/policies,hr=/srv/hr``: a ``docs_dir`` may be a name.
+COLLECTIONS_ENV = "COUNCIL_DOC_COLLECTIONS"
 
 #: Default size limit of one user document (2 MiB). Indexing time grows with size: a
 #: 5 MB Markdown file took about five minutes to embed on a CPU.
@@ -83,6 +85,29 @@ def parse_bool(raw: str | bool, name: str) -> bool:
     if value in _FALSE:
         return False
     raise ValueError(f"invalid value for {name}: {raw!r} (expected on or off)")
+
+
+def doc_collections(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The operator's named document folders (``$COUNCIL_DOC_COLLECTIONS``), name -> path.
+
+    Raises:
+        ValueError: An entry that is not ``name=path``.
+    """
+    env = os.environ if environ is None else environ
+    out: dict[str, str] = {}
+    for entry in (e.strip() for e in env.get(COLLECTIONS_ENV, "").split(",")):
+        if not entry:
+            continue
+        name, sep, path = (part.strip() for part in entry.partition("="))
+        if not sep or not name or not path:
+            raise ValueError(f"invalid value for ${COLLECTIONS_ENV}: {entry!r} is not 'name=path'")
+        out[name] = path
+    return out
+
+
+def docs_folder(value: str, environ: Mapping[str, str] | None = None) -> str:
+    """The folder a ``docs_dir`` value means: a collection's folder, or the value itself."""
+    return doc_collections(environ).get(value.strip(), value) if value else value
 
 
 def _parse_int(raw: Any, name: str) -> int:
@@ -228,6 +253,8 @@ class RetrievalSettings:
         web = parse_bool(pick("web_search", env.web), "web_search")
         index_dir = pick("index_dir", env.index_dir)
         docs_dir = pick("docs_dir", env.docs_dir)
+        if isinstance(docs_dir, str):
+            docs_dir = docs_folder(docs_dir)  # a collection's name, or a folder
         if not 1 <= k <= MAX_K:
             raise ValueError(f"invalid value for retrieval_k: {k!r} (expected an integer 1-{MAX_K})")
         return cls(
