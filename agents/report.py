@@ -19,7 +19,7 @@ from typing import Any
 
 from agents.standard.citations import unique
 from agents.standard.gate import REQUIREMENT_REF, GateResult, gate, normalise
-from agents.standard.requirements import REPORT_SECTIONS, fact_labels, value_label
+from agents.standard.requirements import REPORT_SECTIONS, fact_labels, fact_value_label, value_label
 from agents.standard.review import fact_number, review_labels
 from agents.standard.types import ChangeDict, FactDict, OpinionDict, PassageDict, RequirementDict, ReviewDict
 from prompts import load_json
@@ -203,7 +203,7 @@ def build_report(
         f = facts.get(key)
         if f is None:
             continue
-        shown = _fact_value(key, f["value"], language)
+        shown = fact_value_label(key, f["value"], language)
         source = flab["sources"].get(f["source"], f["source"])
         out.append(f"| A{i} | {flab['keys'][key]} | {shown} | {escape(f['reason'])} | {source} |")
     out += ["", f"_{lab['assumptions_hint']}_"]
@@ -289,15 +289,6 @@ def build_report(
         council_lines=council_lines,
         rejected=rejected,
     )
-
-
-def _fact_value(key: str, value: Any, language: str) -> str:
-    none = fact_labels(language)["none"]
-    if key == "roles" and not value:
-        return str(fact_labels(language)["roles_unknown"])
-    if isinstance(value, list):
-        return ", ".join(value_label(key, v, language) for v in value) or none
-    return value_label(key, value, language)
 
 
 def _scope_statement(task: str, values: Mapping[str, Any], language: str) -> str:

@@ -43,6 +43,15 @@ def value_label(key: str, value: Any, language: str) -> str:
     return str(names.get(value, value))
 
 
+def fact_value_label(key: str, value: Any, language: str) -> str:
+    """A fact's whole value in words, as the assumptions table (and the review of it) shows it."""
+    if key == "roles" and not value:
+        return str(fact_labels(language)["roles_unknown"])
+    if isinstance(value, list):
+        return ", ".join(value_label(key, v, language) for v in value) or str(fact_labels(language)["none"])
+    return value_label(key, value, language)
+
+
 def tag_label(tag: str, values: Mapping[str, Any], language: str) -> str:
     """A condition tag in words ("eu" -> "EU", "high_risk" -> "high-risk … (Annex III(4) …)")."""
     lab = fact_labels(language)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.standard.facts import fact
-from agents.standard.requirements import fact_labels, value_label
+from agents.standard.requirements import fact_labels, fact_value_label, value_label
 from agents.standard.types import FactDict, RequirementDict, ReviewDict
 from prompts import load_json
 from tools.catalogue.vocabulary import FACT_KEYS, FACT_SCHEMA
@@ -125,7 +125,8 @@ def review_payload(
                 "key": key,
                 "label": flab["keys"][key],
                 "value": f["value"],
-                "shown": shown_value(key, f["value"], language),
+                # In the words of the report's assumptions table, which the reviewer is signing off.
+                "shown": fact_value_label(key, f["value"], language),
                 "reason": f["reason"],
                 "source": f["source"],
                 "source_label": flab["sources"].get(f["source"], f["source"]),
@@ -160,14 +161,6 @@ def review_labels(language: str) -> dict[str, str]:
     """The review's fixed texts in `language`."""
     table: dict[str, dict[str, str]] = load_json("review_labels.json")
     return table.get(language, table["en"])
-
-
-def shown_value(key: str, value: Any, language: str) -> str:
-    """A fact's value in words, as the review table shows it."""
-    if isinstance(value, list):
-        sep = "、" if language == "zh" else ", "
-        return sep.join(value_label(key, v, language) for v in value) or str(fact_labels(language)["none"])
-    return value_label(key, value, language)
 
 
 def parse_answer(answer: Any, facts: Mapping[str, FactDict], language: str = "en") -> ReviewAnswer:
