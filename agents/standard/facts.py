@@ -298,7 +298,10 @@ def find_hits(text: str, lexicon: Lexicon | None = None) -> list[Hit]:
                     or _HOSTED_BEFORE.search(text[max(0, match.start() - 60) : match.start()])
                     or _HOSTED_AFTER.match(text, match.end())
                     or _PARENT_AFTER.match(text, match.end())
-                    or (text[: match.start()].endswith("从") and _ZH_FROM_MAKER.match(text, match.end()))
+                    or (
+                        text[match.start() - 1 : match.start()] == "从"
+                        and _ZH_FROM_MAKER.match(text, match.end())
+                    )
                 ):
                     continue  # "a US-made tool", "from a Japanese manufacturer": where it comes from
                 if _asked_about(text, match.start(), match.end()):
