@@ -253,3 +253,9 @@ def test_a_subsidiary_selling_its_foreign_parents_system_under_the_parents_brand
         "sold under our parent's brand."
     )
     assert values(task)["roles"] == ["importer"] and values(task)["jurisdictions"] == ["eu"]
+
+
+def test_a_platform_launching_an_ai_customer_service_bot_provides_and_runs_a_chatbot() -> None:
+    facts = values("我们是杭州一家电商平台，想上线AI客服，回答用户关于订单和退货的问题。", "zh")
+    assert facts["roles"] == ["provider", "deployer"]
+    assert facts["system_kinds"] == ["chatbot", "generated_content"]
