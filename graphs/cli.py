@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import uuid
 from collections.abc import Sequence
@@ -45,6 +46,7 @@ EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 1
 EXIT_REVIEW = 3  # paused for review with no terminal to ask on
 EXIT_INTERRUPTED = 130
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what a Unix tool reports when its reader went away
 
 _DECODING = ("temperature", "top_p", "seed", "max_new_tokens", "repetition_penalty", "num_ctx")
 _SETTINGS = (
@@ -64,6 +66,22 @@ _SETTINGS = (
 
 class UsageError(ValueError):
     """A mistake on the command line; printed as one line."""
+
+
+class StdoutClosed(Exception):
+    """The reader of stdout went away (`… | head -1`): stop quietly, as Unix tools do."""
+
+
+def _out(text: str) -> None:
+    """Print `text` to stdout: the report, the JSON or the thread list, nothing else goes there.
+
+    Only a closed stdout becomes `StdoutClosed`; a broken pipe elsewhere (a socket to a
+    remote expert) stays an error worth a line.
+    """
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        raise StdoutClosed from None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -250,7 +268,7 @@ async def list_threads_command(saver: BaseCheckpointSaver) -> int:
     if not threads:
         print("no saved threads", file=sys.stderr)
     for info in threads:
-        print(f"{info.thread_id}\t{info.updated_at}\t{info.title}")
+        _out(f"{info.thread_id}\t{info.updated_at}\t{info.title}")
     return 0
 
 
@@ -264,7 +282,7 @@ async def show_command(saver: BaseCheckpointSaver, thread_id: str, db: str | Non
         raise UsageError(f"unknown thread {thread_id!r} (see --list-threads)")
     for message in messages:
         who = "user" if isinstance(message, HumanMessage) else getattr(message, "name", None) or "council"
-        print(f"### {who}\n\n{message.text}\n")
+        _out(f"### {who}\n\n{message.text}\n")
     review = pending_review(state)
     if review is not None:
         print(review_table(review), file=sys.stderr)
@@ -328,9 +346,9 @@ async def run_command(args: argparse.Namespace, ctx: Context, saver: BaseCheckpo
         Path(args.output).expanduser().write_text(report, encoding="utf-8")
     if args.json:
         final = await graph.aget_state(config)
-        print(json.dumps(_json_result(thread_id, ctx, final.values), ensure_ascii=False, indent=2))
+        _out(json.dumps(_json_result(thread_id, ctx, final.values), ensure_ascii=False, indent=2))
     else:
-        print(report)
+        _out(report)
     if not args.quiet:
         print(f"thread {thread_id}: continue with --thread {thread_id}", file=sys.stderr)
     return 0
@@ -370,7 +388,7 @@ def _paused(args: argparse.Namespace, thread_id: str, review: dict[str, Any]) ->
             "review": review,
             "resume": resume_commands(thread_id, review, _db_shown(args.db)),
         }
-        print(json.dumps(out, ensure_ascii=False, indent=2))
+        _out(json.dumps(out, ensure_ascii=False, indent=2))
     return EXIT_REVIEW
 
 
@@ -521,6 +539,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\ninterrupted{hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except StdoutClosed:
+        # Whatever is still buffered for stdout would fail again at exit, with a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_CLOSED_PIPE
     except OSError as exc:  # e.g. an unwritable --output
         _error(exc)
         return EXIT_UNAVAILABLE

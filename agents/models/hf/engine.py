@@ -38,6 +38,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 from transformers.generation.streamers import BaseStreamer
 
 from agents.models.hf.decode import batch_layout, new_cache, prefill_shared, use_small_batch_matmul
+from agents.models.hf.progress import no_progress_bars
 from tools.lru import LRUCache, bound_from_env, release_memory
 
 log = logging.getLogger(__name__)
@@ -251,8 +252,9 @@ class Engine:
 
     def _load(self) -> None:
         started = time.monotonic()
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-        model: Any = AutoModelForCausalLM.from_pretrained(self.path, dtype=self.dtype)
+        with no_progress_bars():
+            self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+            model: Any = AutoModelForCausalLM.from_pretrained(self.path, dtype=self.dtype)
         self.model: Any = model.to(self.device).eval()
         # Rows up to which decoding uses the faster small-batch matmul (0: not used).
         self.small_batch_rows = use_small_batch_matmul(self.model, MAX_BATCH) if self.device == "cpu" else 0
