@@ -53,13 +53,13 @@ async def amodel_for(spec: str, options: Mapping[str, Any]) -> BaseChatModel:
     return model
 
 
-def persona_config(persona: str, **metadata: Any) -> RunnableConfig:
+def persona_config(persona: str) -> RunnableConfig:
     """Callback config that tags a model call with the persona speaking.
 
     LangGraph's `messages` stream carries this metadata with every token, which
     is how the CLI and HTTP clients tell the speakers apart.
     """
-    return {"metadata": {"persona": persona, **metadata}, "tags": [f"persona:{persona}"], "run_name": persona}
+    return {"metadata": {"persona": persona}, "tags": [f"persona:{persona}"], "run_name": persona}
 
 
 def passages_block(passages: Sequence[PassageDict], language: str = "en") -> str:

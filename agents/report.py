@@ -1,7 +1,7 @@
 """Assemble the standard as Markdown: assumptions, numbered requirements, the council's gated prose.
 
 The substance comes from the facts and the obligation catalogue, so the
-standard is right on any model (DESIGN.md, "Grounded first"): every
+standard is right on any model, large or small: every
 requirement names its instrument and article, cites its passage and says
 why it applies. Model prose — the coordinator's overview and the experts'
 points — passes the quality gate (`agents.standard.gate`) line by line; what

@@ -1,1 +1,4 @@
-"""Benchmarks for the model layer (run the modules as scripts, e.g. ``bench/models.py``)."""
+"""Benchmarks: models, retrieval, the graph, reports, the server (run the modules as scripts).
+
+For example ``bench/models.py``; speed targets are ratios measured side by side.
+"""

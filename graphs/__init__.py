@@ -1,1 +1,1 @@
-"""The state graphs: runtime context, the chat graph and (soon) the compliance council."""
+"""The state graphs: the compliance council, its runtime context, CLI, checkpointing and web app."""

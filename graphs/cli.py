@@ -27,7 +27,7 @@ from langgraph.types import Command
 from agents import ModelUnavailableError, load_chat_model
 from agents.models.errors import redact_credentials
 from agents.standard.review import ReviewError
-from graphs.checkpointing import CheckpointerError, alist_threads, is_postgres_url, open_async_checkpointer
+from graphs.checkpointing import CheckpointerError, is_postgres_url, open_async_checkpointer
 from graphs.cli_review import (
     ask,
     check_answer,
@@ -40,6 +40,7 @@ from graphs.cli_review import (
 from graphs.context import MODES, PERSONA_MODEL_FIELDS, Context
 from graphs.live import LivePrinter, spinner
 from graphs.thread_lock import hold_thread
+from graphs.threads import alist_threads
 from tools.retrieval.settings import docs_folder
 
 EXIT_USAGE = 2

@@ -21,6 +21,16 @@ Use it three ways:
 
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # `python -m graphs.compliance` is the CLI: hand over before building anything, so the
+    # graph module is imported once, as `graphs.compliance` (when a command needs it), not
+    # a second time as `__main__`.
+    import sys
+
+    from graphs.cli import main
+
+    sys.exit(main())
+
 import asyncio
 import json
 from dataclasses import asdict
@@ -694,11 +704,3 @@ warm_caches()
 #: For LangGraph Studio / `langgraph dev`: no checkpointer (the server adds its own), and a run
 #: may choose only the models, document collections and servers the operator allowed.
 graph = build_graph(limits=RunLimits.from_env())
-
-
-if __name__ == "__main__":
-    import sys
-
-    from graphs.cli import main
-
-    sys.exit(main())

@@ -3,8 +3,9 @@
 The nodes are written once, as coroutines, so the async path of the model
 layer serves the server and the CLI (cancellable, never blocking an event
 loop). Embedders who call `graph.invoke` get the same coroutine run to
-completion on a private event loop. LangGraph's own prebuilt nodes pair a
-sync and an async function the same way (`RunnableCallable(func, afunc)`).
+completion on a private event loop. The pair is a public `RunnableLambda(func,
+afunc)`; the node's `Runtime` (which LangGraph injects only into plain functions)
+is fetched with `get_runtime()` and passed on.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
-from langgraph._internal._runnable import RunnableCallable
+from langchain_core.runnables import RunnableLambda
 from langgraph.graph import StateGraph
+from langgraph.runtime import get_runtime
 from langgraph.types import Command
 
 T = TypeVar("T")
@@ -45,10 +47,18 @@ def add_async_node(builder: StateGraph[Any, Any, Any, Any], afunc: Callable[...,
     the nodes it may go to (the edges Studio draws) — is passed explicitly,
     since the node is given as a runnable pair rather than a function.
     """
+    wants_runtime = "runtime" in inspect.signature(afunc).parameters
+
+    def call(state: Any) -> Awaitable[Any]:
+        return afunc(state, runtime=get_runtime()) if wants_runtime else afunc(state)
 
     @functools.wraps(afunc)
-    def sync(*args: Any, **kwargs: Any) -> Any:
-        return run_coroutine_sync(afunc(*args, **kwargs))
+    async def run_async(state: Any) -> Any:
+        return await call(state)
+
+    @functools.wraps(afunc)
+    def run_sync(state: Any) -> Any:
+        return run_coroutine_sync(call(state))
 
     hints = get_type_hints(afunc)
     first = next(iter(inspect.signature(afunc).parameters))
@@ -60,7 +70,7 @@ def add_async_node(builder: StateGraph[Any, Any, Any, Any], afunc: Callable[...,
             destinations = tuple(get_args(target))
     builder.add_node(
         afunc.__name__,
-        RunnableCallable(sync, afunc, name=afunc.__name__),
+        RunnableLambda(run_sync, run_async, name=afunc.__name__),
         input_schema=hints.get(first),
         destinations=destinations,
     )

@@ -21,15 +21,12 @@ from langgraph.graph.state import CompiledStateGraph
 
 from graphs.checkpointing import (
     CheckpointerError,
-    alist_threads,
-    athread_exists,
-    list_threads,
     open_async_checkpointer,
     open_checkpointer,
-    thread_exists,
 )
 from graphs.compliance import build_graph
 from graphs.context import Context
+from graphs.threads import alist_threads, athread_exists, list_threads, thread_exists
 from tests.integration.council_cli import ROOT, cli_env
 from tests.integration.servers import PostgresServer, free_port
 

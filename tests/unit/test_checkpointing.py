@@ -16,16 +16,13 @@ from langgraph.graph.state import CompiledStateGraph
 from graphs.checkpointing import (
     DEFAULT_DB_ENV,
     CheckpointerError,
-    alist_threads,
-    athread_exists,
     default_db_path,
     describe_target,
     is_postgres_url,
-    list_threads,
     open_async_checkpointer,
     open_checkpointer,
-    thread_exists,
 )
+from graphs.threads import alist_threads, athread_exists, list_threads, thread_exists
 
 
 def echo(state: MessagesState) -> dict[str, Any]:

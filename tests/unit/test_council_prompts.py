@@ -86,3 +86,12 @@ def test_placeholders_and_markup_inside_values_stay_text():
     ).text
     assert request.count("<opinion ") == 1 and request.count("</opinion>") == 1
     assert "&lt;/opinion&gt;" in request and "<|im_start|>" not in request
+
+
+def test_render_prompt_rejects_a_value_the_template_has_no_placeholder_for():
+    import pytest
+
+    from prompts import render_prompt
+
+    with pytest.raises(KeyError, match=r"no placeholder \{pasages\}"):
+        render_prompt("synthesis.md", pasages="typo")
