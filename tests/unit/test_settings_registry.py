@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -85,3 +86,15 @@ def test_parse_bool_reads_every_spelling(raw: str, want: bool) -> None:
 def test_parse_bool_rejects_others_naming_the_setting() -> None:
     with pytest.raises(ValueError, match=r"^invalid value for web: 'maybe' \(expected on or off\)$"):
         parse_bool("maybe", "web")
+
+
+def test_every_council_variable_in_the_code_is_declared() -> None:
+    root = Path(__file__).resolve().parents[2]
+    used = {
+        name
+        for package in ("agents", "graphs", "tools")
+        for path in (root / package).rglob("*.py")
+        for name in re.findall(r"COUNCIL_[A-Z_]+[A-Z]", path.read_text(encoding="utf-8"))
+    }
+    assert used, "the scan found no variables at all"
+    assert used <= {s.env for s in SETTINGS}, sorted(used - {s.env for s in SETTINGS})
