@@ -37,11 +37,12 @@ from graphs.cli_review import (
     resume_commands,
     review_table,
 )
-from graphs.context import MODES, PERSONA_MODEL_FIELDS, Context
+from graphs.context import PERSONA_MODEL_FIELDS, Context
 from graphs.live import LivePrinter, spinner
 from graphs.thread_lock import hold_thread
 from graphs.threads import alist_threads
 from tools.retrieval.settings import docs_folder
+from tools.settings_registry import RUN_SETTINGS, Setting
 
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 1
@@ -49,20 +50,8 @@ EXIT_REVIEW = 3  # paused for review with no terminal to ask on
 EXIT_INTERRUPTED = 130
 EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what a Unix tool reports when its reader went away
 
-_DECODING = ("temperature", "top_p", "seed", "max_new_tokens", "repetition_penalty", "num_ctx")
-_SETTINGS = (
-    "model",
-    *PERSONA_MODEL_FIELDS.values(),
-    *_DECODING,
-    "mode",
-    "max_rounds",
-    "docs_dir",
-    "index_dir",
-    "retrieval_k",
-    "web_search",
-    "experts_url",
-    "review",
-)
+#: The Context fields the command line can set: every run setting with a flag.
+_SETTINGS = tuple(s.name for s in RUN_SETTINGS if s.flags)
 
 
 class UsageError(ValueError):
@@ -104,51 +93,47 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--list-threads", action="store_true", help="list saved threads and exit")
     t.add_argument("--show", metavar="ID", help="print a thread's conversation and exit")
     t.add_argument("--db", metavar="PATH|URL", help="thread database: a SQLite file or a postgresql:// URL")
-    r = p.add_argument_group("review")
-    r.add_argument(
-        "--review",
-        action=argparse.BooleanOptionalAction,
-        help="pause after the applicability facts for you to approve or correct them before the council "
-        "drafts (asks on the terminal; with no terminal, exits with code 3 and prints how to resume)",
-    )
-    r.add_argument(
+    groups = {name: p.add_argument_group(name) for name in ("review", "models and decoding", "council")}
+    for setting in RUN_SETTINGS:
+        if setting.flags:
+            _add_flag(groups[setting.group], setting)
+    groups["review"].add_argument(
         "--resume",
         metavar="ANSWER",
         help="answer the review a thread is paused on (with --thread): 'approve', corrections such as "
         "'2=provider' or 'data+=health', or a note for the experts; combine with ';'",
     )
-    m = p.add_argument_group("models and decoding")
-    m.add_argument(
-        "--model", metavar="SPEC", help="model for every persona: hf/<id-or-path> or ollama/<name>"
-    )
-    m.add_argument("--coordinator-model", metavar="SPEC", help="the coordinator's own model")
-    m.add_argument("--scientist-model", metavar="SPEC", help="the scientist's own model")
-    m.add_argument(
-        "--legal-model", dest="legal_expert_model", metavar="SPEC", help="the legal expert's model"
-    )
-    m.add_argument("--temperature", type=float)
-    m.add_argument("--top-p", type=float)
-    m.add_argument("--seed", type=int)
-    m.add_argument("--max-new-tokens", type=int, help="most tokens per reply")
-    m.add_argument("--repetition-penalty", type=float)
-    m.add_argument("--num-ctx", type=int, help="context window in tokens")
-    c = p.add_argument_group("council")
-    c.add_argument(
-        "--mode", choices=MODES, help="agentic, workflow, or auto (agentic if the model calls tools)"
-    )
-    c.add_argument("--rounds", dest="max_rounds", type=int, help="most rounds of coordinator tool calls")
-    c.add_argument("--docs", dest="docs_dir", metavar="DIR", help="index your own documents too")
-    c.add_argument("--index", dest="index_dir", metavar="DIR", help="where the retrieval index lives")
-    c.add_argument("-k", dest="retrieval_k", type=int, help="passages retrieved per turn")
-    c.add_argument(
-        "--web", dest="web_search", action=argparse.BooleanOptionalAction, help="Tavily web search"
-    )
-    c.add_argument("--experts-url", metavar="URL", help="consult the experts on this LangGraph server")
     o = p.add_argument_group("output")
     o.add_argument("--output", metavar="FILE", help="also write the report to FILE")
     o.add_argument("--json", action="store_true", help="print the final result as JSON on stdout")
     o.add_argument("--quiet", action="store_true", help="no live progress on stderr")
     return p
+
+
+#: What a flag does on the terminal beyond the setting's description.
+_CLI_NOTES = {
+    "review": " On the terminal it asks; with no terminal it exits with code 3 and prints how to resume.",
+}
+
+
+def _add_flag(group: Any, setting: Setting) -> None:
+    """One flag from the registry: help is the setting's description, type and choices its own."""
+    help_text = setting.description + _CLI_NOTES.get(setting.name, "")
+    help_text = help_text.replace("%", "%%")  # argparse formats help with %
+    if setting.kind == "bool":
+        group.add_argument(
+            *setting.flags, dest=setting.name, action=argparse.BooleanOptionalAction, help=help_text
+        )
+        return
+    kind: dict[str, Any] = {"int": int, "optional_int": int, "float": float}
+    group.add_argument(
+        *setting.flags,
+        dest=setting.name,
+        type=kind.get(setting.kind, str),
+        choices=setting.choices or None,
+        metavar=setting.metavar,
+        help=help_text,
+    )
 
 
 def context_from_args(args: argparse.Namespace) -> Context:

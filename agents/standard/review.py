@@ -30,6 +30,7 @@ from agents.standard.requirements import fact_labels, fact_value_label, value_la
 from agents.standard.types import FactDict, RequirementDict, ReviewDict
 from prompts import load_json
 from tools.catalogue.vocabulary import FACT_KEYS, FACT_SCHEMA
+from tools.settings_registry import parse_bool
 
 #: What the interrupt payload is, for clients that handle several kinds of interrupt.
 PAYLOAD_KIND = "review_facts"
@@ -60,8 +61,6 @@ _APPROVE = re.compile(
 #: "2=provider", "roles += deployer", "A3 = healthcare" (an edit); anything else is a note.
 _EDIT = re.compile(r"^\s*([A-Za-z_][\w ]{0,30}?|A?\d{1,2})\s*(\+=|-=|=)\s*(.*?)\s*$", re.IGNORECASE)
 _EMPTY = frozenset({"", "none", "nothing", "no", "[]", "无", "没有", "空"})
-_TRUE = frozenset({"true", "yes", "y", "1", "on", "是", "对"})
-_FALSE = frozenset({"false", "no", "n", "0", "off", "否", "不是"})
 #: Singular and short names a reviewer may use for a fact.
 _ALIASES = {
     "jurisdiction": "jurisdictions",
@@ -270,14 +269,10 @@ def _value(key: str, raw: Any, language: str) -> Any:
     """`raw` as a valid value of fact `key` (ids or the report's words for them)."""
     kind, allowed = FACT_SCHEMA[key]
     if kind == "bool":
-        if isinstance(raw, bool):
-            return raw
-        word = str(raw).strip().lower()
-        if word in _TRUE:
-            return True
-        if word in _FALSE:
-            return False
-        raise ReviewError(f"{key} is yes or no, not {raw!r}")
+        try:
+            return parse_bool(raw, key)
+        except ValueError:
+            raise ReviewError(f"{key} is yes or no, not {raw!r}") from None
     items = raw if isinstance(raw, list) else [] if raw is None else re.split(r"[,，、]", str(raw))
     words = [str(v).strip() for v in items if str(v).strip().lower() not in _EMPTY]
     values = [_choice(key, w, language) for w in words]

@@ -29,7 +29,7 @@ def test_env_defaults():
     s = RetrievalSettings.from_env()
     assert s.index_dir == default_index_dir().absolute()
     assert s.index_dir.parts[-2:] == ("compliance-council", "index")
-    assert (s.docs_dir, s.k, s.web, s.web_timeout_s, s.chroma_url) == (None, 3, True, 10.0, None)
+    assert (s.docs_dir, s.k, s.web, s.web_timeout_s, s.chroma_url) == (None, 6, True, 10.0, None)
 
 
 def test_env_values(monkeypatch, tmp_path):

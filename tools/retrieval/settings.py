@@ -8,7 +8,7 @@ Environment variables:
     ``COUNCIL_INDEX_DIR``: index folder (default: the user data dir, e.g.
         ``~/.local/share/compliance-council/index``).
     ``COUNCIL_DOCS_DIR``: a folder of your own ``.md``/``.txt``/``.pdf``/``.html`` files.
-    ``COUNCIL_RETRIEVAL_K``: passages per search (default 3).
+    ``COUNCIL_RETRIEVAL_K``: passages per search (default 6).
     ``COUNCIL_WEB_SEARCH``: ``on``/``off`` (default on; used only when ``TAVILY_API_KEY`` is set).
     ``COUNCIL_WEB_TIMEOUT``: seconds before a web search is abandoned (default 10).
     ``COUNCIL_CHROMA_URL``: ``http://host:port`` of a Chroma server to hold the vectors
@@ -27,6 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
+
+from tools.settings_registry import BY_NAME, parse_bool
+
+__all__ = ["RetrievalSettings", "doc_collections", "docs_folder", "parse_bool", "parse_size"]
 
 T = TypeVar("T")
 
@@ -56,8 +60,8 @@ _SIZE_UNITS = {
 
 #: Upper bound on passages per search (the graph's Context allows the same range).
 MAX_K = 50
-_TRUE = frozenset({"1", "on", "true", "yes"})
-_FALSE = frozenset({"0", "off", "false", "no"})
+#: Passages per search unless set: the registry's one default, shared with the graph's `Context`.
+DEFAULT_K: int = BY_NAME["retrieval_k"].default
 
 
 def default_index_dir() -> Path:
@@ -65,26 +69,6 @@ def default_index_dir() -> Path:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("compliance-council")) / "index"
-
-
-def parse_bool(raw: str | bool, name: str) -> bool:
-    """Read an on/off switch.
-
-    Args:
-        raw: ``on``/``off``, ``true``/``false``, ``yes``/``no``, ``1``/``0`` (any case), or a bool.
-        name: The setting's name, for the error message.
-
-    Raises:
-        ValueError: for anything else, naming the setting.
-    """
-    if isinstance(raw, bool):
-        return raw
-    value = str(raw).strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ValueError(f"invalid value for {name}: {raw!r} (expected on or off)")
 
 
 def doc_collections(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -178,7 +162,7 @@ class RetrievalSettings:
 
     index_dir: Path
     docs_dir: Path | None = None
-    k: int = 3
+    k: int = DEFAULT_K
     web: bool = True
     web_timeout_s: float = 10.0
     chroma_url: str | None = None
@@ -218,7 +202,7 @@ class RetrievalSettings:
         return cls(
             index_dir=_env(INDEX_DIR_ENV, _path, None) or default_index_dir(),
             docs_dir=_env(DOCS_DIR_ENV, _path, None),
-            k=_env(K_ENV, _parse_int, 3),
+            k=_env(K_ENV, _parse_int, DEFAULT_K),
             web=_env(WEB_ENV, parse_bool, True),
             web_timeout_s=_env(WEB_TIMEOUT_ENV, _parse_float, 10.0),
             chroma_url=os.environ.get(CHROMA_URL_ENV, "").strip() or None,
