@@ -387,8 +387,8 @@ def _release_chroma_when_unused(index: Index) -> None:
     memory. Closing the client at eviction would break a search still running on
     the index, so it waits for the last reference to go.
     """
-    close = getattr(getattr(index, "_client", None), "close", None)
-    if callable(close):
+    close = index.vectors_closer
+    if close is not None:
         _chroma_release[index] = weakref.finalize(index, close)
 
 
