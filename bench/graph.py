@@ -501,7 +501,6 @@ async def run_all(tmp: Path, max_new_tokens: int, prefill: bool) -> dict[str, An
         "max_new_tokens": max_new_tokens,
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
-        "load_avg_start": os.getloadavg(),
     }
     quiet_transformers()
 

@@ -373,7 +373,7 @@ TARGETS: dict[str, tuple[str, float | None]] = {
 
 def run_all() -> dict[str, Any]:
     """Every figure, in one process (RSS in a child)."""
-    result: dict[str, Any] = {"torch_threads": torch.get_num_threads(), "load_avg_start": os.getloadavg()}
+    result: dict[str, Any] = {"torch_threads": torch.get_num_threads()}
     quiet_transformers()
     log(f"converting the GGUF into a fresh cache dir ({LOAD_REPS} times, median)")
     result["conversion_s"], path = measure_conversion()

@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from bench.common import log, quiet_transformers  # noqa: E402
+from bench.common import emit_json, log, quiet_transformers  # noqa: E402
 from tools.retrieval.retriever import Retriever, reset_retrievers  # noqa: E402
 from tools.retrieval.settings import RetrievalSettings  # noqa: E402
 
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             result.update(measure_scale(work, queries, args.chunks))
         reset_retrievers()
     result["targets"] = {"recall_at_3": ">=0.9", "query_p95_ms": "<=100", "reindex_vs_full": "<=0.1"}
-    print(json.dumps(result), flush=True)
+    emit_json(result)
     return 0
 
 
