@@ -35,6 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from bench.common import emit_json, log, quiet_transformers  # noqa: E402
+from tools.retrieval.ranking import PRODUCTION, RankingOptions  # noqa: E402
 from tools.retrieval.retriever import Retriever, reset_retrievers  # noqa: E402
 from tools.retrieval.settings import RetrievalSettings  # noqa: E402
 
@@ -77,11 +79,16 @@ def corpus_retriever(index_dir: Path) -> Retriever:
     return retriever
 
 
-def measure_recall(retriever: Retriever, queries: list[dict[str, Any]], show_misses: bool) -> dict[str, Any]:
-    """Note- and section-level recall@3, overall and per language."""
+def measure_recall(
+    retriever: Retriever,
+    queries: list[dict[str, Any]],
+    show_misses: bool,
+    ranking: RankingOptions = PRODUCTION,
+) -> dict[str, Any]:
+    """Note- and section-level recall@3, overall and per language, ranking with `ranking`."""
     hits: dict[str, list[tuple[bool, bool]]] = {"zh": [], "en": []}
     for row in queries:
-        got = [p.source_id for p in retriever.search(row["query"], K).passages]
+        got = [p.source_id for p in retriever.search(row["query"], K, ranking).passages]
         relevant = set(row["relevant"])
         note_hit = bool({_note(s) for s in got} & {_note(s) for s in relevant})
         section_hit = bool(set(got) & relevant)
@@ -107,30 +114,21 @@ def measure_recall(retriever: Retriever, queries: list[dict[str, Any]], show_mis
     }
 
 
-#: Ranking variants compared by --ablation: the retriever's module switches each one sets.
-ABLATIONS: dict[str, dict[str, Any]] = {
-    "lexical_only": {"DENSE_WEIGHT": 0.0},
-    "dense_only": {"LEXICAL_WEIGHT": 0.0},
-    "rrf_fusion": {"FUSION": "rrf"},
-    "no_gloss": {"GLOSS_CJK_QUERIES": False},
-    "gloss_flat_weight": {"DENSE_BY_COVERAGE": False},
+#: Ranking variants compared by --ablation, each production's options with one change.
+ABLATIONS: dict[str, RankingOptions] = {
+    "lexical_only": replace(PRODUCTION, dense_weight=0.0),
+    "dense_only": replace(PRODUCTION, lexical_weight=0.0),
+    "rrf_fusion": replace(PRODUCTION, fusion="rrf"),
+    "no_gloss": replace(PRODUCTION, gloss_cjk_queries=False),
+    "gloss_flat_weight": replace(PRODUCTION, dense_by_coverage=False),
 }
 
 
 def measure_ablations(retriever: Retriever, queries: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Recall of each ranking variant in `ABLATIONS`, over the same index."""
-    from tools.retrieval import retriever as module
-
     out: dict[str, dict[str, float]] = {}
-    for name, switches in ABLATIONS.items():
-        saved = {key: getattr(module, key) for key in switches}
-        try:
-            for key, value in switches.items():
-                setattr(module, key, value)
-            got = measure_recall(retriever, queries, show_misses=False)
-        finally:
-            for key, value in saved.items():
-                setattr(module, key, value)
+    for name, ranking in ABLATIONS.items():
+        got = measure_recall(retriever, queries, show_misses=False, ranking=ranking)
         out[name] = {k: v for k, v in got.items() if k.startswith("recall")}
         log(f"ablation {name}: {json.dumps(out[name])}")
     return out
