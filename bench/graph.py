@@ -41,7 +41,9 @@ the user's):
   between. The real turn's own ``consult`` span (from its ``tasks`` stream,
   in ``real_turn.phases_s``) is a cross-check. The paired and best-of ratios
   sit beside the ratio of medians; ``expert_phase_generate_calls`` shows the
-  parallel pair ran as one batched ``generate`` call.
+  parallel pair ran as one batched ``generate`` call. Equal work is enforced:
+  the run fails unless every round of both sides made one reply per expert
+  with the same token counts (`check_equal_work`).
   ``expert_shared_prefix_tokens`` is how much of the two prompts the engine
   read once for both: the experts' prompts put the shared system prompt, task
   and passages first and each persona last (`agents.council.expert_prompt`).
@@ -73,7 +75,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -309,6 +311,31 @@ async def expert_phase(
     return time.perf_counter() - started, replies
 
 
+def check_equal_work(texts: dict[str, list[list[str]]], count_tokens: Callable[[str], int]) -> list[int]:
+    """Raise unless every parallel round made the same replies' token counts as every sequential one.
+
+    A ratio of wall times compares like with like only when both sides generated the
+    same tokens for the same number of expert calls; greedy decoding should give that.
+
+    Returns:
+        Each expert's reply tokens (one per persona, in order).
+
+    Raises:
+        RuntimeError: when the two sides did different work.
+    """
+    counts = {
+        name: [[count_tokens(t) for t in replies] for replies in rounds] for name, rounds in texts.items()
+    }
+    want = counts["sequential"][0]
+    for name in ("parallel", "sequential"):
+        for replies in counts[name]:
+            if replies != want:
+                raise RuntimeError(
+                    f"unequal work: {name} replies have {replies} tokens, sequential had {want}"
+                )
+    return want
+
+
 async def measure_phase(
     model: BaseChatModel, state: dict[str, Any], ctx: Context, prefill: bool
 ) -> dict[str, Any]:
@@ -371,7 +398,9 @@ async def measure_phase(
         log(f"  warning: the parallel experts took {calls['parallel']} generate calls (1 = batched)")
     med = {name: statistics.median(ts) for name, ts in times.items()}
     rounds = range(PHASE_REPS)
-    reply_tokens = [len(engine.tokenizer.encode(t, add_special_tokens=False)) for t in texts["sequential"][0]]
+    reply_tokens = check_equal_work(
+        texts, lambda t: len(engine.tokenizer.encode(t, add_special_tokens=False))
+    )
     result: dict[str, Any] = {
         "parallel_vs_sequential": med["parallel"] / med["sequential"],
         # Cross-checks: per-round ratios cancel load that drifts between rounds; best-of ratios
@@ -387,7 +416,7 @@ async def measure_phase(
         # Prompt tokens the parallel pair read once for both (the shared system prompt, task, passages).
         "expert_shared_prefix_tokens": shared["parallel"][0],
         "expert_reply_tokens": dict(zip(EXPERTS, reply_tokens, strict=True)),
-        # Greedy decoding: equal replies both ways mean both sides did the same work.
+        # Equal token counts are enforced (check_equal_work); equal texts are reported.
         "parallel_replies_match_sequential": texts["parallel"] == texts["sequential"],
     }
     if prefill:
@@ -501,7 +530,6 @@ async def run_all(tmp: Path, max_new_tokens: int, prefill: bool) -> dict[str, An
         "max_new_tokens": max_new_tokens,
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
-        "load_avg_start": os.getloadavg(),
     }
     quiet_transformers()
 

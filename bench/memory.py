@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(child(args.child)), flush=True)
         return 0
-    result: dict[str, Any] = {"turns": TURNS, "load_avg_start": os.getloadavg()}
+    result: dict[str, Any] = {"turns": TURNS}
     for mode in MODES:
         log(f"{mode}: {TURNS} turns in a fresh process ({MODES[mode] or 'default bounds'})")
         result[mode] = run_mode(mode)

@@ -50,16 +50,13 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 from langgraph_sdk import get_client  # noqa: E402
 from langgraph_sdk.client import LangGraphClient  # noqa: E402
 
+from bench.common import emit_json, log  # noqa: E402
 from tests.integration.servers import LanggraphDev  # noqa: E402
 
 CONCURRENCY = (1, 8)
 JOBS_PER_WORKER = 8
 TASK = "Draft a policy for a hospital triage chatbot in the EU"
 EMBEDDED_MAX_NEW_TOKENS = 16
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def user(text: str) -> dict[str, Any]:
@@ -210,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             result["ttft_cold_s"] = round(embedded["cold"]["ttft_s"], 2)
             result["embedded_run_s"] = round(embedded["warm"]["run_s"], 2)
             result["embedded_max_new_tokens"] = EMBEDDED_MAX_NEW_TOKENS
-    print(json.dumps(result))
+    emit_json(result)
     return 0 if result["errors"] == 0 else 1
 
 

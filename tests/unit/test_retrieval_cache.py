@@ -32,6 +32,8 @@ class FakeIndex:
     """Stands in for `store.Index` in `_shared_index`: counts opens and closes."""
 
     opened: ClassVar[list[FakeIndex]] = []
+    #: No Chroma client to release.
+    vectors_closer = None
 
     def __init__(self, index_dir: Path, embeddings: Any, embedder_id: str, chroma_url: str | None) -> None:
         self.index_dir = index_dir

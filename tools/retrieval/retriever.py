@@ -41,6 +41,7 @@ from tools.retrieval.corpus import CORPUS_DIR, glossary_pairs
 from tools.retrieval.errors import DocsDirNotFoundError, EmptyQueryError
 from tools.retrieval.fusion import reciprocal_rank_fusion, score_fusion
 from tools.retrieval.lexical import tokenize
+from tools.retrieval.ranking import PRODUCTION, RankingOptions
 from tools.retrieval.settings import MAX_K, RetrievalSettings
 from tools.retrieval.sources import list_sources
 from tools.retrieval.types import Passage, SearchResult
@@ -54,24 +55,6 @@ if TYPE_CHECKING:
 #: Longer queries are cut: the embedding model reads 256 word pieces, and a 100 kB
 #: "query" is a pasted document, whose head carries the topic.
 MAX_QUERY_CHARS = 2000
-#: Candidates taken from each ranker before fusion.
-CANDIDATES = 50
-#: "score" (min-max normalised weighted sum) or "rrf" (reciprocal rank); see `fusion`.
-FUSION = "score"
-#: Fusion weights (see bench/retrieval.py and the README for the measurements behind them).
-LEXICAL_WEIGHT = 1.0
-DENSE_WEIGHT = 1.0
-#: Gloss a CJK query into English for the dense ranker with the corpus notes' key terms.
-GLOSS_CJK_QUERIES = True
-#: Weight the dense ranking of a CJK query by the share of it the glossary could translate.
-#: Measured on the labelled set (bench/retrieval.py --ablation): neutral with score fusion,
-#: +0.05 Chinese section recall@3 with RRF. Kept because a query of which one generic term
-#: was glossed ("人工智能法" → "AI Act") should not let the dense ranker's guess outvote BM25.
-DENSE_BY_COVERAGE = True
-#: One Chinese character carries about as much as three English letters (a word is ~1.5
-#: characters against ~5 letters), so coverage is counted in those units for mixed queries.
-CJK_CHAR_WEIGHT = 3
-
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'-]*|\d+")
 _web_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="council-web-search")
@@ -169,12 +152,13 @@ class Retriever:
 
     # -- search ------------------------------------------------------------------------
 
-    def search(self, query: str, k: int | None = None) -> SearchResult:
+    def search(self, query: str, k: int | None = None, ranking: RankingOptions = PRODUCTION) -> SearchResult:
         """The `k` best passages for `query`, with warnings the caller should show.
 
         Args:
             query: What to look for, in Chinese, English or both.
             k: Passages to return (1-50); None uses the settings' k.
+            ranking: How to rank; only the benchmark's ablations pass anything but production.
 
         Returns:
             Passages best first (``score`` is the fused score) and warnings: web
@@ -204,14 +188,14 @@ class Retriever:
                 warnings.append(f"web search skipped: {API_KEY_ENV} is not set (local results only)")
 
         index = self._ensure_ready()
-        lexical = index.lexical(tokenize(query), CANDIDATES)
-        dense_text, dense_weight = self._dense_query(query)
+        lexical = index.lexical(tokenize(query), ranking.candidates)
+        dense_text, dense_weight = self._dense_query(query, ranking)
         dense: list[tuple[str, float]] = []
         if dense_weight > 0:
-            dense = index.dense(index.embeddings.embed_query(dense_text), CANDIDATES)
+            dense = index.dense(index.embeddings.embed_query(dense_text), ranking.candidates)
 
-        rankings = [(lexical, LEXICAL_WEIGHT), (dense, dense_weight)]
-        if FUSION == "rrf":
+        rankings = [(lexical, ranking.lexical_weight), (dense, dense_weight)]
+        if ranking.fusion == "rrf":
             fused = reciprocal_rank_fusion([([sid for sid, _ in r], w) for r, w in rankings])
         else:
             fused = score_fusion(rankings)
@@ -241,7 +225,7 @@ class Retriever:
         """`search` in a worker thread, so the event loop keeps running during embedding and I/O."""
         return await asyncio.to_thread(self.search, query, k)
 
-    def _dense_query(self, query: str) -> tuple[str, float]:
+    def _dense_query(self, query: str, ranking: RankingOptions) -> tuple[str, float]:
         """The text the English embedding model should read, and the dense ranking's weight.
 
         A query without CJK goes to the model as it is, at full weight. Otherwise the
@@ -251,8 +235,8 @@ class Retriever:
         term was recognised barely counts, and lexical matching decides.
         """
         cjk = len(_CJK.findall(query))
-        if not cjk or not GLOSS_CJK_QUERIES:
-            return query, DENSE_WEIGHT
+        if not cjk or not ranking.gloss_cjk_queries:
+            return query, ranking.dense_weight
         covered: set[int] = set()
         glossed: dict[str, None] = {}
         for en, zh in self._glossary:
@@ -265,11 +249,11 @@ class Retriever:
         text = " ".join([*english, *glossed]).strip()
         if not text:
             return "", 0.0
-        if not DENSE_BY_COVERAGE:
-            return text, DENSE_WEIGHT
+        if not ranking.dense_by_coverage:
+            return text, ranking.dense_weight
         latin = sum(len(w) for w in english)
-        readable = latin + CJK_CHAR_WEIGHT * sum(1 for i in covered if _CJK.match(query[i]))
-        return text, DENSE_WEIGHT * readable / (latin + CJK_CHAR_WEIGHT * cjk)
+        readable = latin + ranking.cjk_char_weight * sum(1 for i in covered if _CJK.match(query[i]))
+        return text, ranking.dense_weight * readable / (latin + ranking.cjk_char_weight * cjk)
 
 
 def web_slots(k: int) -> int:
@@ -387,8 +371,8 @@ def _release_chroma_when_unused(index: Index) -> None:
     memory. Closing the client at eviction would break a search still running on
     the index, so it waits for the last reference to go.
     """
-    close = getattr(getattr(index, "_client", None), "close", None)
-    if callable(close):
+    close = index.vectors_closer
+    if close is not None:
         _chroma_release[index] = weakref.finalize(index, close)
 
 

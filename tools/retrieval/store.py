@@ -103,11 +103,6 @@ def collection_name(index_dir: Path, chroma_url: str | None) -> str:
     return f"{COLLECTION}-{hashlib.sha256(str(index_dir).encode()).hexdigest()[:12]}"
 
 
-def _row(file_key: str, seq: int, chunk: IndexedChunk) -> tuple[Any, ...]:
-    p = chunk.passage
-    return (p.source_id, file_key, seq, p.title, p.locator, p.text, p.origin, p.url, chunk.search_text)
-
-
 def _chroma_client(persist_dir: Path, chroma_url: str | None) -> Any:
     import chromadb
     from chromadb.config import Settings
@@ -149,8 +144,9 @@ class Index:
         self._db = sqlite3.connect(index_dir / "manifest.sqlite3", check_same_thread=False)
         self._db.executescript(_SCHEMA)
         self._client = _chroma_client(index_dir / "chroma", chroma_url)
+        self._collection_name = collection_name(index_dir, chroma_url)
         self._store = Chroma(
-            collection_name=collection_name(index_dir, chroma_url),
+            collection_name=self._collection_name,
             embedding_function=embeddings,
             client=self._client,
             collection_metadata={"hnsw:space": "cosine"},
@@ -162,6 +158,16 @@ class Index:
         self.synced_for: tuple[Path | None, Path | None] | None = None
         self._check_version(embedder_id)
 
+    @property
+    def vectors_closer(self) -> Callable[[], None] | None:
+        """The Chroma client's ``close``, or None where this chromadb has none.
+
+        A callable that holds the client, not the index, so a `weakref.finalize` on the
+        index may run it once the index is garbage.
+        """
+        close = getattr(self._client, "close", None)
+        return close if callable(close) else None
+
     # -- manifest --------------------------------------------------------------------
 
     def _check_version(self, embedder_id: str) -> None:
@@ -171,7 +177,9 @@ class Index:
         # The vectors and the manifest must describe the same chunks; if someone deleted
         # one of them (or a Chroma server was wiped), rebuilding is the only safe repair.
         n_rows = self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-        if stale or self._store._collection.count() != n_rows:
+        # Counted through the Chroma client's public API (the store created the collection above).
+        n_vectors = self._client.get_collection(self._collection_name).count()
+        if stale or n_vectors != n_rows:
             if have:
                 log.info("rebuilding the index at %s (version or contents changed)", self.index_dir)
             self._store.reset_collection()
