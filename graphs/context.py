@@ -70,7 +70,8 @@ class Context:
     model: str = field(
         default_factory=default_model_spec,
         metadata={
-            "description": f"Model spec: 'hf/<hub id or local path>' or 'ollama/<name>'. "
+            "description": "Model spec: 'hf/<hub id or local path>', 'ollama/<name>' or "
+            "'openai/<model id>'. "
             f"'hf/embedded' is the bundled SmolLM2-135M-Instruct. Env: {MODEL_ENV}."
         },
     )
@@ -147,6 +148,15 @@ class Context:
             "empty: experts run in-process. Env: COUNCIL_EXPERTS_URL."
         },
     )
+    openai_base_url: str = field(
+        default_factory=_env("COUNCIL_OPENAI_BASE_URL", str, ""),
+        metadata={
+            "description": "API root of the OpenAI-compatible server (vLLM, TGI, llama-server, LM Studio) "
+            "that 'openai/<model id>' specs use, e.g. http://gpu-1:8000/v1; empty: http://127.0.0.1:8000/v1. "
+            "The API key is read from COUNCIL_OPENAI_API_KEY or OPENAI_API_KEY only. "
+            "Env: COUNCIL_OPENAI_BASE_URL."
+        },
+    )
     review: bool = field(
         default_factory=_env("COUNCIL_REVIEW", _flag, False),
         metadata={
@@ -176,7 +186,10 @@ class Context:
         own = getattr(self, PERSONA_MODEL_FIELDS.get(persona, ""), "")
         return own or self.model
 
-    def model_options(self) -> dict[str, Any]:
-        """The decoding options to pass to `load_chat_model`."""
+    def model_options(self, spec: str | None = None) -> dict[str, Any]:
+        """Options for `load_chat_model(spec)`: decoding, plus ``base_url`` for ``openai/`` specs."""
         names = {"temperature", "top_p", "seed", "max_new_tokens", "repetition_penalty", "num_ctx"}
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name in names}
+        options = {f.name: getattr(self, f.name) for f in fields(self) if f.name in names}
+        if spec and spec.strip().startswith("openai/") and self.openai_base_url.strip():
+            options["base_url"] = self.openai_base_url.strip()
+        return options
