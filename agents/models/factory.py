@@ -44,7 +44,7 @@ def parse_model_spec(spec: str | None) -> tuple[str, str]:
     """
     if spec is not None and not isinstance(spec, str):
         raise ValueError(
-            f"invalid model spec {spec!r}: must be a string such as 'hf/<hub id or local path>' "
+            f"invalid model spec {spec!r}: must be a string such as 'hf/<hub id or local path>', "
             "'ollama/<model name>' or 'openai/<model id>'"
         )
     spec = default_model_spec() if spec is None else spec.strip()

@@ -87,3 +87,20 @@ def test_server_stopping_after_the_preflight_is_one_line():
         model = load_chat_model("openai/qwen", base_url=server.url)
     with pytest.raises(ModelUnavailableError, match="cannot reach OpenAI-compatible server"):
         list(model.stream("hi"))
+
+
+def test_a_council_turn_runs_on_the_openai_server(tmp_path):
+    from tests.integration.council_cli import run_cli
+
+    with OpenAIStandIn(models=["qwen"], chunks=["The standard ", "requires logging."]) as server:
+        done = run_cli(
+            tmp_path / "t.sqlite",
+            tmp_path / "index",
+            "--model",
+            "openai/qwen",
+            "We deploy a chatbot for customer support in the EU.",
+            COUNCIL_OPENAI_BASE_URL=server.url,
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert server.chat_requests and {r["model"] for r in server.chat_requests} == {"qwen"}
+    assert "requires logging." in done.stdout
