@@ -148,7 +148,7 @@ def context_from_args(args: argparse.Namespace) -> Context:
         raise UsageError(f"--docs: {ctx.docs_dir} is not a directory or a document collection")
     for persona in PERSONA_MODEL_FIELDS:
         # Validates the spec and options, and fails fast for an Ollama server that is not there.
-        load_chat_model(ctx.persona_model(persona), **ctx.model_options())
+        load_chat_model(ctx.persona_model(persona), **ctx.model_options(ctx.persona_model(persona)))
     return ctx
 
 
@@ -383,7 +383,7 @@ async def _preload(ctx: Context, *, quiet: bool) -> None:
     from tools import RetrievalSettings, get_retriever
 
     for spec in dict.fromkeys(ctx.persona_model(p) for p in PERSONA_MODEL_FIELDS):
-        model = load_chat_model(spec, **ctx.model_options())
+        model = load_chat_model(spec, **ctx.model_options(spec))
         engine = getattr(model, "engine", None)
         if callable(engine):
             with contextlib.nullcontext() if quiet else spinner(f"loading {spec}", sys.stderr):

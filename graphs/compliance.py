@@ -38,6 +38,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
     AIMessage,
     AnyMessage,
@@ -144,7 +145,7 @@ def unanswered(messages: list[AnyMessage]) -> list[AnyMessage]:
 
 async def check_size(ctx: Context, request: str) -> None:
     """Refuse a message that would not leave room for the prompt around it in the model's window."""
-    model = await amodel_for(ctx.persona_model("coordinator"), ctx.model_options())
+    model = await _coordinator_model(ctx)
     window = await asyncio.to_thread(context_window, model, ctx.num_ctx)
     limit = int(window * MAX_REQUEST_SHARE)
     size = approx_tokens(request)
@@ -219,8 +220,13 @@ def _workflow(state: State) -> list[Send]:
     return _consult_sends(state, [(name, default_question(name, language), None) for name in EXPERTS])
 
 
+async def _coordinator_model(ctx: Context) -> BaseChatModel:
+    spec = ctx.persona_model("coordinator")
+    return await amodel_for(spec, ctx.model_options(spec))
+
+
 async def _can_call_tools(ctx: Context) -> bool:
-    model = await amodel_for(ctx.persona_model("coordinator"), ctx.model_options())
+    model = await _coordinator_model(ctx)
     probe = getattr(model, "supports_tool_calling", None)
     return bool(probe()) if callable(probe) else False
 
@@ -289,7 +295,7 @@ async def facts(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     derived = await asyncio.to_thread(match_use, derived, state["task"], language, category_embed)
     warnings: list[str] = []
     if await _can_call_tools(ctx):
-        model = await amodel_for(ctx.persona_model("coordinator"), ctx.model_options())
+        model = await _coordinator_model(ctx)
         derived, note = await refine_facts(model, state["task"], derived, language)
         warnings += [note] if note else []
     return {
@@ -411,7 +417,7 @@ async def coordinator(
             requirements=list(state.get("requirements", [])),
         )
     spec = ctx.persona_model("coordinator")
-    model = (await amodel_for(spec, ctx.model_options())).bind_tools([*expert_tools(), search_documents])
+    model = (await amodel_for(spec, ctx.model_options(spec))).bind_tools([*expert_tools(), search_documents])
     try:
         reply = await model.ainvoke([*opening, *history], config=persona_config("coordinator"))
     except (ValueError, NotImplementedError) as exc:
@@ -520,7 +526,7 @@ async def consult(task: ConsultTask, runtime: Runtime[Context]) -> dict[str, Any
         )
         spec = f"{spec} @ {redact_credentials(ctx.experts_url)}"  # the opinion is kept and shown
     else:
-        model = await amodel_for(spec, ctx.model_options())
+        model = await amodel_for(spec, ctx.model_options(spec))
         reply = await expert_reply(
             persona,
             [*task["messages"], request],
@@ -568,7 +574,7 @@ async def synthesize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         key=lambda o: EXPERTS.index(o["persona"]),
     )
     spec = ctx.persona_model("coordinator")
-    model = await amodel_for(spec, ctx.model_options())
+    model = await amodel_for(spec, ctx.model_options(spec))
     system = SystemMessage(load_persona("coordinator").seed_memory)
     request = await asyncio.to_thread(
         partial(

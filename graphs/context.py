@@ -58,6 +58,7 @@ class Context:
     retrieval_k: int = _field("retrieval_k")
     web_search: bool = _field("web_search")
     experts_url: str = _field("experts_url")
+    openai_base_url: str = _field("openai_base_url")
     review: bool = _field("review")
     experts_timeout_s: float = _field("experts_timeout_s")
 
@@ -71,7 +72,10 @@ class Context:
         own = getattr(self, PERSONA_MODEL_FIELDS.get(persona, ""), "")
         return own or self.model
 
-    def model_options(self) -> dict[str, Any]:
-        """The decoding options to pass to `load_chat_model`."""
+    def model_options(self, spec: str | None = None) -> dict[str, Any]:
+        """Options for `load_chat_model(spec)`: decoding, plus ``base_url`` for ``openai/`` specs."""
         names = {"temperature", "top_p", "seed", "max_new_tokens", "repetition_penalty", "num_ctx"}
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name in names}
+        options = {f.name: getattr(self, f.name) for f in fields(self) if f.name in names}
+        if spec and spec.strip().startswith("openai/") and self.openai_base_url.strip():
+            options["base_url"] = self.openai_base_url.strip()
+        return options

@@ -36,7 +36,7 @@ def build_expert_graph(
         ctx = runtime.context if isinstance(runtime.context, Context) else Context()
         if limits is not None:
             limits.check(ctx)  # before any model is loaded
-        model = await amodel_for(ctx.persona_model(persona), ctx.model_options())
+        model = await amodel_for(ctx.persona_model(persona), ctx.model_options(ctx.persona_model(persona)))
         reply = await expert_reply(
             persona, state["messages"], model, num_ctx=ctx.num_ctx, max_new_tokens=ctx.max_new_tokens
         )

@@ -15,6 +15,8 @@ Operator settings (environment):
   ``COUNCIL_DOCS_DIR`` is always allowed. Names work in the CLI too.
 * ``COUNCIL_ALLOWED_EXPERTS_URLS``: experts servers a run may name, on top of
   ``COUNCIL_EXPERTS_URL``.
+* ``COUNCIL_ALLOWED_OPENAI_BASE_URLS``: OpenAI-compatible servers a run may name as
+  ``openai_base_url``, on top of ``COUNCIL_OPENAI_BASE_URL``.
 * ``index_dir`` is never a run's choice on the server: it stays ``COUNCIL_INDEX_DIR``.
 """
 
@@ -25,11 +27,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agents.models.errors import redact_credentials
 from graphs.context import PERSONA_MODEL_FIELDS, Context
 from tools.retrieval.settings import doc_collections
 
 MODELS_ENV = "COUNCIL_ALLOWED_MODELS"
 EXPERTS_ENV = "COUNCIL_ALLOWED_EXPERTS_URLS"
+OPENAI_URLS_ENV = "COUNCIL_ALLOWED_OPENAI_BASE_URLS"
 
 
 class RunRefused(ValueError):
@@ -49,6 +53,7 @@ class RunLimits:
     docs_dir: str = ""
     index_dir: str = ""
     experts_urls: frozenset[str] = frozenset()
+    openai_base_urls: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls) -> RunLimits:
@@ -62,6 +67,11 @@ class RunLimits:
             index_dir=defaults.index_dir,
             experts_urls=frozenset(
                 u for u in {defaults.experts_url, *_items(os.environ.get(EXPERTS_ENV, ""))} if u
+            ),
+            openai_base_urls=frozenset(
+                u
+                for u in {defaults.openai_base_url.strip(), *_items(os.environ.get(OPENAI_URLS_ENV, ""))}
+                if u
             ),
         )
 
@@ -88,6 +98,13 @@ class RunLimits:
         if url and url not in self.experts_urls:
             raise RunRefused(
                 f"experts_url: {url!r} is not allowed on this server (allowed: {_listed(self.experts_urls)})"
+            )
+        # An empty value means the built-in local default, which only the operator's own host serves.
+        base = ctx.openai_base_url.strip()
+        if base and base not in self.openai_base_urls:
+            raise RunRefused(
+                f"openai_base_url: {redact_credentials(base)!r} is not allowed on this server "
+                f"(allowed: {redact_credentials(_listed(self.openai_base_urls))})"
             )
 
 

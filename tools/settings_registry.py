@@ -130,7 +130,7 @@ SETTINGS: tuple[Setting, ...] = (
         "COUNCIL_MODEL",
         "str",
         None,
-        "Model spec: 'hf/<hub id or local path>' or 'ollama/<name>'. "
+        "Model spec: 'hf/<hub id or local path>', 'ollama/<name>' or 'openai/<model id>'. "
         "'hf/embedded' is the bundled SmolLM2-135M-Instruct.",
         flags=("--model",),
         metavar="SPEC",
@@ -271,6 +271,16 @@ SETTINGS: tuple[Setting, ...] = (
         "URL of a LangGraph server hosting the `scientist` and `legal_expert` graphs; empty: experts run "
         "in-process.",
         flags=("--experts-url",),
+        metavar="URL",
+    ),
+    Setting(
+        "openai_base_url",
+        "COUNCIL_OPENAI_BASE_URL",
+        "str",
+        "",
+        "API root of the OpenAI-compatible server (vLLM, TGI, llama-server, LM Studio) that "
+        "'openai/<model id>' specs use, e.g. http://gpu-1:8000/v1; empty: http://127.0.0.1:8000/v1.",
+        flags=("--openai-base-url",),
         metavar="URL",
     ),
     Setting(
@@ -421,6 +431,24 @@ SETTINGS: tuple[Setting, ...] = (
         "str",
         "",
         "Experts servers a server run may name (comma-separated), on top of COUNCIL_EXPERTS_URL.",
+        scope="process",
+    ),
+    Setting(
+        "allowed_openai_base_urls",
+        "COUNCIL_ALLOWED_OPENAI_BASE_URLS",
+        "str",
+        "",
+        "OpenAI-compatible servers a server run may name as openai_base_url (comma-separated), on top of "
+        "COUNCIL_OPENAI_BASE_URL.",
+        scope="process",
+    ),
+    Setting(
+        "openai_api_key",
+        "COUNCIL_OPENAI_API_KEY",
+        "str",
+        "",
+        "Bearer key for the OpenAI-compatible server (else OPENAI_API_KEY; a local server needs none); "
+        "read from the environment only, never from a run's context, never printed.",
         scope="process",
     ),
 )

@@ -1,8 +1,8 @@
 """The ``ollama/`` backend: a ChatOllama that fails fast and says what to do.
 
 `load_ollama_chat` maps the shared `ModelOptions` onto Ollama's option names,
-checks once (GET ``/api/tags``, about two seconds at most) that the server
-answers and has the model, and returns a `CouncilChatOllama`. That subclass
+checks once per (host, model) per process (GET ``/api/tags``, about two
+seconds at most) that the server answers and has the model, and returns a `CouncilChatOllama`. That subclass
 turns the connection and "model not found" errors of later calls into the same
 one-line `ModelUnavailableError`, instead of a raw httpx traceback.
 """
@@ -26,6 +26,7 @@ from ollama import ResponseError
 
 from agents.models.errors import ModelUnavailableError
 from agents.models.options import ModelOptions
+from agents.models.preflight import preflight_once
 
 __all__ = [
     "CouncilChatOllama",
@@ -244,7 +245,8 @@ def load_ollama_chat(name: str, options: ModelOptions, host: str | None = None) 
 
     """
     base_url = normalize_ollama_host(host)
-    preflight_ollama(base_url, name)
+    # Looked up at call time (not bound at import) so tests can replace the probe.
+    preflight_once("ollama", base_url, name, lambda url, model: preflight_ollama(url, model))
     return CouncilChatOllama(
         model=name,
         base_url=base_url,

@@ -12,6 +12,16 @@ def _no_network():
     enable_socket()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_preflights():
+    # Preflights are remembered per process; each test starts as a fresh process would.
+    from agents.models.preflight import forget_preflights
+
+    forget_preflights()
+    yield
+    forget_preflights()
+
+
 @pytest.fixture
 def retriever(monkeypatch: pytest.MonkeyPatch):
     """The council graph on fixed passages (no index, no embedding model)."""

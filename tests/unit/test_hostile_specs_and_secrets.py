@@ -22,8 +22,8 @@ def test_a_spec_that_is_not_a_string_is_one_value_error(spec: Any) -> None:
         load_chat_model(spec)
     assert type(info.value) is ValueError
     assert str(info.value) == (
-        f"invalid model spec {spec!r}: must be a string such as 'hf/<hub id or local path>' "
-        "or 'ollama/<model name>'"
+        f"invalid model spec {spec!r}: must be a string such as 'hf/<hub id or local path>', "
+        "'ollama/<model name>' or 'openai/<model id>'"
     )
 
 

@@ -83,3 +83,33 @@ async def test_a_served_graph_refuses_before_any_work(monkeypatch, retriever, op
     # The refused request does not stay in the thread as an unanswered turn.
     assert [m.text for m in out["messages"]] == ["A hiring screener", out["report"]]
     assert "admit" not in compliance.build_graph().get_graph().nodes
+
+
+def test_a_run_may_only_name_the_operators_openai_servers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COUNCIL_OPENAI_BASE_URL", "http://vllm.internal:8000/v1")
+    monkeypatch.setenv(
+        "COUNCIL_ALLOWED_OPENAI_BASE_URLS", "http://tgi.internal:8080/v1, http://u:pw@lm:1234/v1"
+    )
+    limits = RunLimits.from_env()
+    limits.check(Context())  # the operator's own server
+    limits.check(Context(openai_base_url="http://tgi.internal:8080/v1"))
+    limits.check(Context(openai_base_url=""))  # empty: the operator's env value
+    with pytest.raises(RunRefused) as err:
+        limits.check(Context(openai_base_url="http://169.254.169.254/v1"))
+    message = str(err.value)
+    assert message.startswith("openai_base_url: 'http://169.254.169.254/v1' is not allowed on this server")
+    assert "http://vllm.internal:8000/v1" in message and "pw@" not in message and "u:***@lm" in message
+
+
+def test_a_run_names_no_openai_server_when_the_operator_set_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COUNCIL_OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("COUNCIL_ALLOWED_OPENAI_BASE_URLS", raising=False)
+    with pytest.raises(RunRefused, match=r"openai_base_url: 'http://attacker:8000/v1' .*\(allowed: none\)"):
+        RunLimits.from_env().check(Context(openai_base_url="http://attacker:8000/v1"))
+
+
+def test_model_options_carry_the_base_url_only_for_openai_specs() -> None:
+    ctx = Context(openai_base_url="http://vllm.internal:8000/v1")
+    assert ctx.model_options("openai/qwen")["base_url"] == "http://vllm.internal:8000/v1"
+    assert "base_url" not in ctx.model_options("hf/embedded")
+    assert "base_url" not in ctx.model_options()
