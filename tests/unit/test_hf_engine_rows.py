@@ -1,4 +1,4 @@
-"""Per-row decoding in engine.py (`_Row`, `_BatchStreamer`, `_RowsDone`) with a fake tokenizer.
+"""Per-row decoding in engine.py (`Row`, `BatchStreamer`, `RowsDone`) with a fake tokenizer.
 
 No model: tokens are pushed by hand the way `generate` would push them, and each
 row's events are what its caller would receive.
@@ -9,7 +9,8 @@ import threading
 import pytest
 import torch
 
-from agents.models.hf.engine import Engine, Request, Result, Sampling, _BatchStreamer, _Row, _RowsDone
+from agents.models.hf.engine import Engine
+from agents.models.hf.rows import BatchStreamer, Request, Result, Row, RowsDone, Sampling
 
 GREEDY = Sampling(temperature=0.0, top_p=1.0, repetition_penalty=1.1, seed=None)
 EOS = 0
@@ -55,7 +56,7 @@ class FakeCaller:
 
 def make_row(
     tok: FakeTokenizer, *, stop: tuple[str, ...] = (), max_new_tokens: int = 100, sampling: Sampling = GREEDY
-) -> tuple[_Row, FakeCaller]:
+) -> tuple[Row, FakeCaller]:
     caller = FakeCaller()
     req = Request(
         input_ids=[IM_START, 7, 8, 9],
@@ -64,10 +65,10 @@ def make_row(
         stop=stop,
         sink=caller,
     )
-    return _Row(req, tok, {EOS}), caller  # type: ignore[arg-type]
+    return Row(req, tok, {EOS}), caller  # type: ignore[arg-type]
 
 
-def push(row: _Row, tok: FakeTokenizer, *pieces: str | bytes) -> None:
+def push(row: Row, tok: FakeTokenizer, *pieces: str | bytes) -> None:
     for piece in pieces:
         row.push(tok.id(piece))
 
@@ -237,7 +238,7 @@ def test_cancel_noticed_only_by_the_stopping_criteria_is_still_cancelled():
     row, _ = make_row(tok)
     push(row, tok, "partial")
     row.req.cancelled.set()
-    assert _RowsDone([row])(torch.zeros((1, 5), dtype=torch.long), torch.zeros((1, 3))).tolist() == [True]
+    assert RowsDone([row])(torch.zeros((1, 5), dtype=torch.long), torch.zeros((1, 3))).tolist() == [True]
     assert row.result().finish_reason == "cancelled"
 
 
@@ -248,7 +249,7 @@ def test_a_caller_that_went_away_cancels_its_row():
         raise RuntimeError("Event loop is closed")
 
     req = Request(input_ids=[7], sampling=GREEDY, max_new_tokens=10, stop=(), sink=gone)
-    row = _Row(req, tok, {EOS})  # type: ignore[arg-type]
+    row = Row(req, tok, {EOS})  # type: ignore[arg-type]
     push(row, tok, "a")
     assert req.cancelled.is_set()
     push(row, tok, "b")
@@ -263,8 +264,8 @@ def test_streamer_skips_the_prompt_and_routes_each_row_independently():
     row_a, caller_a = make_row(tok, stop=("END",))
     row_b, caller_b = make_row(tok, max_new_tokens=3)
     rows = [row_a, row_b]
-    streamer = _BatchStreamer(rows)
-    done = _RowsDone(rows)
+    streamer = BatchStreamer(rows)
+    done = RowsDone(rows)
 
     def step(a: str, b: str) -> list[bool]:
         streamer.put(torch.tensor([tok.id(a), tok.id(b)]))
@@ -291,7 +292,7 @@ def test_eos_in_one_row_does_not_end_the_other():
     tok = FakeTokenizer()
     row_a, caller_a = make_row(tok)
     row_b, caller_b = make_row(tok)
-    streamer = _BatchStreamer([row_a, row_b])
+    streamer = BatchStreamer([row_a, row_b])
     streamer.put(torch.tensor([[7], [8]]))
     streamer.put(torch.tensor([tok.id("a"), tok.id("b")]))
     streamer.put(torch.tensor([EOS, tok.id("c")]))
@@ -306,7 +307,7 @@ def test_rows_done_reports_a_cancelled_row_before_its_next_token():
     row_a, _ = make_row(tok)
     row_b, _ = make_row(tok)
     row_b.req.cancelled.set()
-    assert _RowsDone([row_a, row_b])(torch.zeros((2, 4), dtype=torch.long), torch.zeros((2, 3))).tolist() == [
+    assert RowsDone([row_a, row_b])(torch.zeros((2, 4), dtype=torch.long), torch.zeros((2, 3))).tolist() == [
         False,
         True,
     ]

@@ -7,7 +7,8 @@ on any thread or event loop submit requests to it. Requests that arrive
 together and decode with the same settings are left-padded into one batch and
 run through one `generate` call, each row streaming its own tokens and
 stopping on its own stop strings and token limit. A prefix that every row of
-a batch shares is read once; `decode.py` has that and the CPU speed-ups.
+a batch shares is read once; `decode.py` has that and the CPU speed-ups,
+`rows.py` the request types and each row's streaming and stopping.
 
 The registry keeps at most ``$COUNCIL_MAX_ENGINES`` engines (default 2): the
 key is partly the caller's choice (model spec, dtype), so an unbounded registry
@@ -28,18 +29,27 @@ import queue
 import threading
 import time
 import weakref
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase, StoppingCriteria
-from transformers.generation.streamers import BaseStreamer
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
 from agents.models.hf.decode import batch_layout, new_cache, prefill_shared, use_small_batch_matmul
 from agents.models.hf.progress import no_progress_bars
+from agents.models.hf.rows import BatchStreamer, Event, Request, Result, Row, RowsDone, Sampling
 from tools.lru import LRUCache, bound_from_env, release_memory
+
+__all__ = [
+    "Engine",
+    "Event",
+    "Request",
+    "Result",
+    "Sampling",
+    "get_engine",
+    "loaded_engines",
+    "unload_engines",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,164 +60,6 @@ MAX_BATCH = int(os.environ.get("COUNCIL_MAX_BATCH", "8"))
 #: Most engines (loaded models) kept at once; read on every `get_engine`.
 MAX_ENGINES_ENV = "COUNCIL_MAX_ENGINES"
 DEFAULT_MAX_ENGINES = 2
-
-FinishReason = Literal["stop", "length", "cancelled"]
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """Settings that must be equal for requests to share a batch."""
-
-    temperature: float
-    top_p: float
-    repetition_penalty: float
-    seed: int | None
-
-
-@dataclass
-class Result:
-    """What a finished request produced."""
-
-    text: str
-    finish_reason: FinishReason
-    prompt_tokens: int
-    completion_tokens: int
-
-
-#: Events sent to a request's sink: ("token", str), ("done", Result) or ("error", BaseException).
-Event = tuple[str, Any]
-
-
-@dataclass(eq=False)
-class Request:
-    """One generation request: prompt ids in, events out through `sink`."""
-
-    input_ids: list[int]
-    sampling: Sampling
-    max_new_tokens: int
-    stop: tuple[str, ...]
-    sink: Callable[[Event], None]
-    cancelled: threading.Event = field(default_factory=threading.Event)
-
-    def emit(self, event: Event) -> None:
-        """Send an event; a caller that has gone away (closed loop) stops its row."""
-        try:
-            self.sink(event)
-        except Exception:
-            self.cancelled.set()
-
-    def batch_key(self) -> object:
-        """Requests with equal keys may share a generate call."""
-        # A seeded sampled request runs alone so its random stream, and so its
-        # text, does not depend on what else was in the batch.
-        if self.sampling.seed is not None and self.sampling.temperature > 0:
-            return self
-        return self.sampling
-
-
-class _Row:
-    """Decoding state of one request inside a running batch."""
-
-    def __init__(self, req: Request, tokenizer: PreTrainedTokenizerBase, eos_ids: set[int]) -> None:
-        self.req = req
-        self.tok = tokenizer
-        self.eos_ids = eos_ids
-        self.ids: list[int] = []
-        self.prefix = 0  # incremental detokenisation offsets
-        self.read = 0
-        self.text = ""
-        self.emitted = 0
-        self.finish: FinishReason | None = None
-        self.max_stop = max((len(s) for s in req.stop), default=0)
-
-    def push(self, token: int) -> None:
-        if self.finish is not None:
-            return
-        if self.req.cancelled.is_set():
-            self.finish = "cancelled"
-            return
-        if token in self.eos_ids:
-            self.finish = "stop"
-            self._flush(len(self.text))
-            return
-        self.ids.append(token)
-        self._decode()
-        if self.req.stop:
-            hits = [
-                i for i in (self.text.find(s, max(0, self.emitted - self.max_stop)) for s in self.req.stop)
-            ]
-            found = [i for i in hits if i >= 0]
-            if found:
-                self.text = self.text[: min(found)]
-                self.finish = "stop"
-                self._flush(len(self.text))
-                return
-        if len(self.ids) >= self.req.max_new_tokens:
-            self.finish = "length"
-            self._flush(len(self.text))
-            return
-        self._flush(self._safe_end())
-
-    def _decode(self) -> None:
-        # Decode only a short window so each token costs O(1), and hold text
-        # back while it ends in a partial UTF-8 character.
-        before = str(self.tok.decode(self.ids[self.prefix : self.read], skip_special_tokens=True))
-        after = str(self.tok.decode(self.ids[self.prefix :], skip_special_tokens=True))
-        if len(after) > len(before) and not after.endswith("\ufffd"):
-            self.text += after[len(before) :]
-            self.prefix, self.read = self.read, len(self.ids)
-
-    def _safe_end(self) -> int:
-        # Hold back a tail that could still grow into a stop string.
-        end = len(self.text)
-        for stop in self.req.stop:
-            for n in range(min(len(stop) - 1, end), 0, -1):
-                if self.text.endswith(stop[:n]):
-                    end = min(end, len(self.text) - n)
-                    break
-        return end
-
-    def _flush(self, end: int) -> None:
-        if end > self.emitted:
-            self.req.emit(("token", self.text[self.emitted : end]))
-            self.emitted = end
-
-    def result(self) -> Result:
-        self._flush(len(self.text))
-        # A cancel seen only by _RowsDone can end the batch before this row gets another token.
-        finish = self.finish or ("cancelled" if self.req.cancelled.is_set() else "length")
-        return Result(self.text, finish, len(self.req.input_ids), len(self.ids))
-
-
-class _BatchStreamer(BaseStreamer):
-    """Routes each generated token to its row; the first `put` is the prompt."""
-
-    def __init__(self, rows: list[_Row]) -> None:
-        self.rows = rows
-        self.seen_prompt = False
-
-    def put(self, value: torch.Tensor) -> None:
-        if not self.seen_prompt:
-            self.seen_prompt = True
-            return
-        for row, token in zip(self.rows, value.reshape(len(self.rows), -1)[:, -1].tolist(), strict=True):
-            row.push(int(token))
-
-    def end(self) -> None:
-        pass
-
-
-class _RowsDone(StoppingCriteria):
-    """Per-row stop: a row ends when its own stop string, limit or cancel hits."""
-
-    def __init__(self, rows: list[_Row]) -> None:
-        self.rows = rows
-
-    def __call__(
-        self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
-    ) -> torch.BoolTensor:
-        done = [row.finish is not None or row.req.cancelled.is_set() for row in self.rows]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]
 
 
 class Engine:
@@ -256,11 +108,15 @@ class Engine:
             self.tokenizer = AutoTokenizer.from_pretrained(self.path)
             model: Any = AutoModelForCausalLM.from_pretrained(self.path, dtype=self.dtype)
         self.model: Any = model.to(self.device).eval()
-        # Rows up to which decoding uses the faster small-batch matmul (0: not used).
-        self.small_batch_rows = use_small_batch_matmul(self.model, MAX_BATCH) if self.device == "cpu" else 0
-        self.load_seconds = time.monotonic() - started
-        # Left padding keeps every row's last prompt token at the end of the batch.
-        self.tokenizer.padding_side = "left"
+        if self.device == "cpu":
+            use_small_batch_matmul(self.model, MAX_BATCH)
+        log.info(
+            "loaded %s on %s (%s) in %.1f s",
+            self.path.name,
+            self.device,
+            self.dtype,
+            time.monotonic() - started,
+        )
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id
@@ -383,7 +239,7 @@ class Engine:
         return closing
 
     def _run(self, group: list[Request]) -> None:
-        rows = [_Row(req, self.tokenizer, self.eos_ids) for req in group]
+        rows = [Row(req, self.tokenizer, self.eos_ids) for req in group]
         try:
             self._generate(rows)
         except BaseException as exc:  # the worker must survive any one bad batch
@@ -394,7 +250,7 @@ class Engine:
         for row in rows:
             row.req.emit(("done", row.result()))
 
-    def _generate(self, rows: list[_Row]) -> None:
+    def _generate(self, rows: list[Row]) -> None:
         ids, mask, shared = batch_layout([row.req.input_ids for row in rows], self.pad_id)
         max_new_tokens = max(r.req.max_new_tokens for r in rows)
         cache = new_cache(self.model, ids.shape[1] + max_new_tokens)
@@ -408,8 +264,8 @@ class Engine:
             "repetition_penalty": sampling.repetition_penalty,
             "pad_token_id": self.pad_id,
             "eos_token_id": sorted(self.eos_ids) or None,
-            "streamer": _BatchStreamer(rows),
-            "stopping_criteria": [_RowsDone(rows)],
+            "streamer": BatchStreamer(rows),
+            "stopping_criteria": [RowsDone(rows)],
         }
         if sampling.temperature > 0:
             kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
