@@ -101,6 +101,15 @@ class Context:
         metadata={"description": "Context window in tokens; empty: the model's own. Env: COUNCIL_NUM_CTX."},
     )
 
+    history_share: float = field(
+        default_factory=_env("COUNCIL_HISTORY_SHARE", float, 0.1),
+        metadata={
+            "description": "Share of the context window that earlier turns may take in a prompt, as what "
+            "they decided (facts, requirement ids, requests), never as earlier reports. "
+            "Env: COUNCIL_HISTORY_SHARE."
+        },
+    )
+
     coordinator_model: str = _persona_model_field("coordinator", "COUNCIL_COORDINATOR_MODEL")
     scientist_model: str = _persona_model_field("scientist", "COUNCIL_SCIENTIST_MODEL")
     legal_expert_model: str = _persona_model_field("legal expert", "COUNCIL_LEGAL_EXPERT_MODEL")
