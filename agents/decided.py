@@ -1,11 +1,11 @@
 """What earlier turns of a thread decided, as one compact block for every model prompt.
 
 A follow-up must cost about what a first turn costs. Earlier turns therefore
-reach the models as what they decided — the user's earlier requests, the facts
-the user corrected, the topics made stricter, the requirement ids adopted, the
-open questions — never as earlier reports, and always under an explicit token
-budget (a share of the context window), so a long thread cannot fill the
-window and multiply prefill time on a CPU.
+reach the models as what they decided (the user's earlier requests, the facts
+the user corrected, the topics made stricter, how many requirements were
+adopted and what this turn changed, the open questions), never as earlier
+reports, and always under an explicit token budget (a share of the context
+window), so a long thread cannot fill the window and multiply prefill time.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from prompts import load_json
 
 #: Characters kept of each earlier request: what was asked, not what was pasted.
 REQUEST_CHARS = 200
-#: Requirement ids listed before the rest are counted.
-MAX_IDS = 40
+#: Changed requirement ids listed before the rest are counted.
+MAX_IDS = 12
 
 
 def _labels(language: str) -> dict[str, str]:
@@ -72,15 +72,17 @@ def decided_block(
     if strict_topics:
         fixed.append(f"- {lab['strict']}: " + sep.join(strict_topics))
     if changes:
-        fixed.append(f"- {lab['changes']}: " + sep.join(f"{c['kind']} {c['id']}" for c in changes[:MAX_IDS]))
+        rest = len(changes) - MAX_IDS
+        tail = f" (+{rest} {lab['more']})" if rest > 0 else ""
+        fixed.append(
+            f"- {lab['changes']}: " + sep.join(f"{c['kind']} {c['id']}" for c in changes[:MAX_IDS]) + tail
+        )
     open_questions = [k for k, f in facts.items() if f.get("value") in (None, [], "", "unknown")]
     if open_questions:
         fixed.append(f"- {lab['open']}: " + sep.join(names.get(k, k) for k in open_questions))
     if previous_requirements:
-        ids = [r["id"] for r in previous_requirements]
-        rest = len(ids) - MAX_IDS
-        tail = f" (+{rest} {lab['more']})" if rest > 0 else ""
-        fixed.append(f"- {lab['adopted']} ({len(ids)}): " + sep.join(ids[:MAX_IDS]) + tail)
+        # A count, not the ids: the current requirements are in the prompt already.
+        fixed.append(f"- {lab['adopted']}: {len(previous_requirements)}")
     # Lines are in order of importance: the least important go first when the budget is short.
     while len(fixed) > 1 and _cost(fixed) > budget_tokens:
         fixed.pop()
