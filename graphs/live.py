@@ -195,8 +195,9 @@ class LivePrinter:
             self._node[key] = node
         if self._live is None:
             self._go_live(key)
+        # A buffered speaker is writing too: the heartbeat names whoever sent the last token.
+        self.beat.doing(f"{self._heading[key]}: writing")
         if key == self._live:
-            self.beat.doing(f"{self._heading[key]}: writing")
             self._print(chunk.text, end="")
         else:
             self._buffer[key].append(chunk.text)
