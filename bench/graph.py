@@ -51,6 +51,12 @@ the user's):
   ``prefill_parallel_vs_sequential`` and ``prefill_share_of_sequential`` tell
   how much of the phase is prompt reading, which on a CPU that one request
   already keeps busy only the shared prefix makes cheaper.
+- ``followup_vs_first``: the median wall time of a follow-up turn (`FOLLOW_UP`)
+  / that of a first turn (`TASK`), same model, same process, side by side in
+  2 threads (`measure_followup`). Target <= 1.3: earlier turns enter prompts
+  as a compact "decided so far" block under a history budget
+  (`agents.decided`). ``prompt_tokens_per_turn`` gives each turn's prompt
+  tokens (all its model calls, the model's own tokenizer).
 - ``peak_rss_mb``: the peak resident memory (``VmHWM``) of the child process
   that loaded the model and the retriever and ran the real turn, so the fake
   runs and the parent's own model do not count. ``ru_maxrss`` is reported
@@ -103,6 +109,8 @@ FAKE_THREADS = 4
 FAKE_TURNS = 4
 #: Interleaved rounds of the expert-phase comparison.
 PHASE_REPS = 3
+#: Threads of the follow-up comparison: each a first turn, then its follow-up.
+FOLLOWUP_PAIRS = 2
 #: Environment that would point the bench at the user's own documents or vector server.
 USER_DATA_ENV = ("COUNCIL_DOCS_DIR", "COUNCIL_CHROMA_URL", "COUNCIL_EXPERTS_URL", "COUNCIL_DB")
 
@@ -428,6 +436,59 @@ async def measure_phase(
 # -- the real turn, and its peak memory, in a child process ------------------------------------
 
 
+class PromptTokens:
+    """A callback that adds up the prompt tokens of every model call (the model's own tokenizer)."""
+
+    def __init__(self, model: BaseChatModel) -> None:
+        from langchain_core.callbacks import BaseCallbackHandler
+
+        from agents.history import count_tokens
+
+        outer = self
+        self.total = 0
+
+        class _Handler(BaseCallbackHandler):
+            run_inline = True
+
+            def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
+                outer.total += sum(count_tokens(model, batch) for batch in messages)
+
+        self.handler = _Handler()
+
+
+async def measure_followup(model: BaseChatModel, ctx: Context, tmp: Path) -> dict[str, Any]:
+    """``followup_vs_first``: median seconds of a follow-up turn / of a first turn, side by side.
+
+    `FOLLOWUP_PAIRS` threads on the real model, each a first turn (`TASK`) then
+    its follow-up (`FOLLOW_UP`), one after the other in this process, so both
+    kinds see the same machine, model and warm caches. Prompt tokens per turn
+    (all model calls of the turn, counted by the model's tokenizer) show why.
+    """
+    from langchain_core.messages import HumanMessage
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from graphs.compliance import build_graph
+
+    graph = build_graph(InMemorySaver())
+    times: dict[str, list[float]] = {"first": [], "followup": []}
+    tokens: dict[str, list[int]] = {"first": [], "followup": []}
+    for i in range(FOLLOWUP_PAIRS):
+        for kind, text in (("first", TASK), ("followup", FOLLOW_UP)):
+            counter = PromptTokens(model)
+            config: Any = {"configurable": {"thread_id": f"followup-{i}"}, "callbacks": [counter.handler]}
+            started = time.perf_counter()
+            await graph.ainvoke({"messages": [HumanMessage(text)]}, config, context=ctx)
+            times[kind].append(time.perf_counter() - started)
+            tokens[kind].append(counter.total)
+            log(f"  {kind} turn {times[kind][-1]:.1f}s, {counter.total} prompt tokens")
+    first, followup = statistics.median(times["first"]), statistics.median(times["followup"])
+    return {
+        "followup_vs_first": followup / first,
+        "followup_turn_s": times,
+        "prompt_tokens_per_turn": tokens,
+    }
+
+
 def peak_rss_kib() -> tuple[int, int]:
     """This process's peak resident memory in KiB: ``VmHWM``, and ``ru_maxrss`` for comparison.
 
@@ -510,6 +571,7 @@ TARGETS: dict[str, tuple[str, float | None]] = {
     "parallel_vs_sequential": ("<=", 0.7),
     "prefill_parallel_vs_sequential": ("report", None),
     "peak_rss_mb": ("report", None),
+    "followup_vs_first": ("<=", 1.3),
 }
 
 
@@ -565,6 +627,9 @@ async def run_all(tmp: Path, max_new_tokens: int, prefill: bool) -> dict[str, An
         f"  parallel {result['expert_phase_median_s']['parallel']:.1f}s, "
         f"sequential {result['expert_phase_median_s']['sequential']:.1f}s (medians)"
     )
+    log(f"follow-up vs first turn: {FOLLOWUP_PAIRS} threads, first turn then follow-up")
+    result.update(await measure_followup(model, ctx, tmp))
+    log(f"  followup_vs_first {result['followup_vs_first']:.2f}")
     return result
 
 

@@ -38,7 +38,7 @@ from graphs.cli_review import (
     review_table,
 )
 from graphs.context import PERSONA_MODEL_FIELDS, Context
-from graphs.live import LivePrinter, spinner
+from graphs.live import LivePrinter, PromptWatcher
 from graphs.thread_lock import hold_thread
 from graphs.threads import alist_threads
 from tools.retrieval.settings import docs_folder
@@ -310,7 +310,7 @@ async def run_command(args: argparse.Namespace, ctx: Context, saver: BaseCheckpo
         raise UsageError(f"--output: the folder of {args.output} does not exist")
 
     live = None if args.quiet or args.json else LivePrinter(sys.stderr)
-    await _preload(ctx, quiet=live is None)
+    await _preload(ctx, live)
     result: dict[str, Any] = {}
     if pending:
         if live:
@@ -378,7 +378,7 @@ def _paused(args: argparse.Namespace, thread_id: str, review: dict[str, Any]) ->
     return EXIT_REVIEW
 
 
-async def _preload(ctx: Context, *, quiet: bool) -> None:
+async def _preload(ctx: Context, live: LivePrinter | None) -> None:
     """Load models and the index up front, with progress, rather than silently mid-run."""
     from tools import RetrievalSettings, get_retriever
 
@@ -386,11 +386,11 @@ async def _preload(ctx: Context, *, quiet: bool) -> None:
         model = load_chat_model(spec, **ctx.model_options(spec))
         engine = getattr(model, "engine", None)
         if callable(engine):
-            with contextlib.nullcontext() if quiet else spinner(f"loading {spec}", sys.stderr):
+            with live.loading(f"loading {spec}") if live else contextlib.nullcontext():
                 await asyncio.to_thread(engine)
     retriever = get_retriever(RetrievalSettings.from_context(ctx))
-    with contextlib.nullcontext() if quiet else spinner("updating the document index", sys.stderr):
-        await asyncio.to_thread(retriever.refresh, progress=not quiet)
+    with live.loading("updating the document index") if live else contextlib.nullcontext():
+        await asyncio.to_thread(retriever.refresh, progress=live is not None)
 
 
 async def _stream(
@@ -401,11 +401,15 @@ async def _stream(
     live: LivePrinter | None,
 ) -> dict[str, Any]:
     """Run one turn, printing it live; return the turn's final values."""
-    modes = ["values", "updates", "messages"] if live else ["values"]
+    modes = ["values", "updates", "messages", "tasks"] if live else ["values"]
+    if live:  # a heartbeat names the model reading its prompt before the first token
+        config = {**config, "callbacks": [PromptWatcher(live)]}
     values: dict[str, Any] = {}
     async for mode, data in graph.astream(payload, config, context=ctx, stream_mode=modes):
         if mode == "values":
             values = data
+        elif mode == "tasks" and live and "input" in data:
+            live.started(str(data.get("name", "")))
         elif mode == "messages" and live:
             chunk, meta = data
             live.token(chunk, meta)

@@ -67,7 +67,8 @@ from agents.council import (
     synthesis_request,
     task_text,
 )
-from agents.history import approx_tokens, context_window, fit_history
+from agents.decided import decided_block, earlier_requests
+from agents.history import approx_tokens, context_window
 from agents.language import detect_language
 from agents.models.errors import redact_credentials
 from agents.personas import EXPERTS, expert_for_tool, load_persona
@@ -171,21 +172,36 @@ def _as_dicts(result: SearchResult) -> list[PassageDict]:
     return [cast(PassageDict, asdict(p)) for p in result.passages]
 
 
-def _history(state: State) -> list[AnyMessage]:
-    """The user's earlier requests in this thread.
-
-    Earlier reports are not sent back: the current facts and requirements
-    carry the standard forward, and a report's quoted passages are not
-    something a model should read again as conversation.
-    """
-    return [m for m in state["messages"][:-1] if isinstance(m, HumanMessage)]
-
-
 def _task_text(state: State) -> str:
-    """The task as the council reads it: the thread's task, this turn's request, the reviewer's note."""
+    """The task as the council reads it: the task, earlier turns' decisions, the request, the note.
+
+    Earlier turns enter every prompt only as the compact `decided` block, never as earlier
+    reports or the raw conversation: a follow-up then costs about what a first turn costs.
+    """
     record = state.get("review")
     note = record["note"] if record else ""
-    return task_text(state["task"], state.get("request", ""), state["language"], note)
+    task = state["task"]
+    if state.get("decided"):
+        task = f"{task}\n\n{state['decided']}"
+    return task_text(task, state.get("request", ""), state["language"], note)
+
+
+async def _decided(state: State, ctx: Context, changes: list[Any]) -> str:
+    """The "decided so far" block of a follow-up, within the run's history budget."""
+    if not state.get("follow_up"):
+        return ""
+    model = await amodel_for(ctx.persona_model("coordinator"), ctx.model_options())
+    window = await asyncio.to_thread(context_window, model, ctx.num_ctx)
+    return decided_block(
+        language=state["language"],
+        earlier_requests=earlier_requests(state["messages"], state["task"]),
+        facts=state.get("facts", {}),
+        corrected=state.get("corrected", []),
+        strict_topics=state.get("strict_topics", []),
+        previous_requirements=state.get("previous_requirements", []),
+        changes=changes,
+        budget_tokens=int(window * ctx.history_share),
+    )
 
 
 def _extra_passages(state: State) -> list[PassageDict]:
@@ -207,7 +223,7 @@ def _consult_sends(state: State, questions: list[tuple[str, str, str | None]]) -
                 passages=_extra_passages(state),
                 facts=dict(state.get("facts", {})),
                 requirements=list(state.get("requirements", [])),
-                messages=_history(state),
+                messages=[],  # earlier turns are in the task text, as what they decided
             ),
         )
         for persona, question, call_id in questions
@@ -269,6 +285,7 @@ async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         "review": None,
         # What this turn's changes are measured against, even when a review re-derives them.
         "previous_requirements": list(state.get("requirements", [])) if follow_up else [],
+        "decided": "",
     }
 
 
@@ -328,6 +345,7 @@ async def obligations(state: State, runtime: Runtime[Context]) -> dict[str, Any]
                 relaxed_topics=state.get("relaxed_topics", []),
             )
         )
+    update["decided"] = await _decided(state, ctx, update.get("changes", []))
     update["section_documents"] = await _section_documents(ctx, state["task"], language, requirements)
     return update
 
@@ -586,10 +604,7 @@ async def synthesize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             opinions=opinions,
         )
     )
-    history = fit_history(
-        model, _history(state), [system, request], num_ctx=ctx.num_ctx, max_new_tokens=ctx.max_new_tokens
-    )
-    reply = await model.ainvoke([system, *history, request], config=persona_config("coordinator"))
+    reply = await model.ainvoke([system, request], config=persona_config("coordinator"))
     report = await asyncio.to_thread(
         partial(
             build_report,

@@ -48,6 +48,7 @@ class Context:
     max_new_tokens: int = _field("max_new_tokens")
     repetition_penalty: float = _field("repetition_penalty")
     num_ctx: int | None = _field("num_ctx")
+    history_share: float = _field("history_share")
     coordinator_model: str = _field("coordinator_model")
     scientist_model: str = _field("scientist_model")
     legal_expert_model: str = _field("legal_expert_model")

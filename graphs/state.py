@@ -104,6 +104,8 @@ class State(OutputState, total=False):
     corrected: list[str]
     relaxed_topics: list[str]
     tightened_topics: list[str]
+    # What earlier turns decided, as the prompts' compact block (empty on a first turn).
+    decided: str
     # The thread's requirements before this turn (a follow-up's changes are measured against them).
     previous_requirements: list[RequirementDict]
     # The user's documents (or web results) that bear on each report section.

@@ -205,6 +205,18 @@ SETTINGS: tuple[Setting, ...] = (
         flags=("--num-ctx",),
     ),
     Setting(
+        "history_share",
+        "COUNCIL_HISTORY_SHARE",
+        "float",
+        0.1,
+        "Share of the context window that earlier turns may take in a prompt, as what they decided "
+        "(facts, requirement ids, requests), never as earlier reports.",
+        flags=("--history-share",),
+        low=0.01,
+        high=0.5,
+        metavar="SHARE",
+    ),
+    Setting(
         "mode",
         "COUNCIL_MODE",
         "str",

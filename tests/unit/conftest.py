@@ -47,7 +47,7 @@ def cli_run(monkeypatch: pytest.MonkeyPatch, retriever, tmp_path, capsys):
 
     use_model(monkeypatch, ScriptedChatModel())
 
-    async def no_preload(ctx, *, quiet: bool) -> None:
+    async def no_preload(ctx, live=None) -> None:
         return None
 
     monkeypatch.setattr(cli, "_preload", no_preload)
