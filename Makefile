@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TASK   ?= Draft an AI-compliance standard for a hospital triage chatbot in the EU.
 
-.PHONY: setup run test lint unit integration bench bench-report bench-models bench-retrieval bench-graph bench-server bench-memory clean
+.PHONY: setup run test lint unit integration bench bench-report bench-models bench-retrieval bench-graph bench-server bench-memory bench-peer llama-cpp clean
 
 # Only the report goes to stdout (`make run > report.md`): recipes are not echoed (@),
 # and set-up progress (pip's own lines, about two minutes the first time) goes to stderr.
@@ -48,6 +48,13 @@ bench: bench-report bench-models bench-retrieval bench-graph bench-server bench-
 
 bench-report bench-models bench-retrieval bench-graph bench-server bench-memory: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/$(@:bench-%=%).py
+
+# One-time llama.cpp `llama-server` build into the user cache (niced); bench-peer skips without it.
+llama-cpp: setup
+	$(BIN)/python -m bench.llama_cpp
+
+bench-peer: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/peer.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
