@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import shlex
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 _FENCE = re.compile(r"^```(sh|bash|console)[^\n]*\n(.*?)^```", re.S | re.M)
+_FENCE_ANY = re.compile(r"^```.*?^```", re.S | re.M)
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 _NEEDS = re.compile(r"^#\s*needs:\s*(.+)$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
@@ -121,9 +123,33 @@ def checks(path: Path) -> list[Check]:
     return out
 
 
+def anchors(path: Path) -> set[str]:
+    """Return the GitHub anchors of a Markdown file's headings (``## A b`` → ``a-b``)."""
+    text = _FENCE_ANY.sub("", path.read_text(encoding="utf-8"))
+    heads = re.findall(r"^#{1,6}\s+(.+?)\s*$", text, re.M)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in heads}
+
+
+def broken_links(path: Path, pending: Collection[Path] = ()) -> list[str]:
+    """Return the relative links in a Markdown file whose file or heading is missing.
+
+    Args:
+        path: the Markdown file.
+        pending: files not written yet that links may already name.
+    """
+    broken = []
+    for target, resolved in relative_links(path):
+        if resolved in pending:
+            continue
+        anchor = target.partition("#")[2]
+        if not resolved.exists() or (anchor and resolved.suffix == ".md" and anchor not in anchors(resolved)):
+            broken.append(target)
+    return broken
+
+
 def relative_links(path: Path) -> list[tuple[str, Path]]:
     """Return each relative link target in a Markdown file and the path it names."""
-    text = _FENCE.sub("", path.read_text(encoding="utf-8"))
+    text = _FENCE_ANY.sub("", path.read_text(encoding="utf-8"))
     targets = []
     for target in _LINK.findall(text):
         if re.match(r"^[a-z]+:|^#", target):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.doc_commands import ROOT, UnclassifiedCommand, checks, doc_files, relative_links
+from tests.doc_commands import ROOT, UnclassifiedCommand, broken_links, checks, doc_files
 
 # Files other engineers write, linked before they land; the merge adds them.
 _PENDING = {ROOT / "docs" / "settings.md", ROOT / "docs" / "benchmarks.md"}
@@ -53,13 +53,17 @@ def test_venv_commands_run_from_the_running_interpreter_folder(tmp_path: Path) -
     assert make.argv == ("make", "-n", "run", "TASK=x")
 
 
-def test_a_broken_link_is_found(tmp_path: Path) -> None:
+def test_a_broken_link_or_heading_is_found(tmp_path: Path) -> None:
     doc = tmp_path / "probe.md"
-    doc.write_text("[ok](probe.md) [web](https://x.org) [gone](docs/nope.md#a)\n", encoding="utf-8")
-    assert [t for t, p in relative_links(doc) if not p.exists()] == ["docs/nope.md#a"]
+    doc.write_text(
+        "## Two words\n[ok](probe.md#two-words) [web](https://x.org) [top](#x)"
+        " [gone](nope.md) [no heading](probe.md#three)\n",
+        encoding="utf-8",
+    )
+    assert broken_links(doc) == ["nope.md", "probe.md#three"]
 
 
 @pytest.mark.parametrize("path", doc_files(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_relative_links_resolve(path: Path) -> None:
-    missing = [t for t, p in relative_links(path) if not p.exists() and p not in _PENDING]
-    assert not missing, f"{path.name}: broken links {missing}"
+    broken = broken_links(path, _PENDING)
+    assert not broken, f"{path.name}: broken links {broken}"
