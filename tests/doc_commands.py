@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import shlex
 import sys
+import textwrap
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # developer may run pytest from another environment, so never assume ".venv".
 BIN = Path(sys.executable).parent
 
-_FENCE = re.compile(r"^```(sh|bash|console)[^\n]*\n(.*?)^```", re.S | re.M)
-_FENCE_ANY = re.compile(r"^```.*?^```", re.S | re.M)
+# Fences may be indented (a block inside a list item).
+_FENCE = re.compile(r"^[ \t]*```(sh|bash|console)[^\n]*\n(.*?)^[ \t]*```", re.S | re.M)
+_FENCE_ANY = re.compile(r"^[ \t]*```.*?^[ \t]*```", re.S | re.M)
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 _NEEDS = re.compile(r"^#\s*needs:\s*(.+)$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
@@ -62,7 +64,7 @@ class UnclassifiedCommand(ValueError):
 def shell_blocks(path: Path) -> list[tuple[int, str]]:
     """Return each fenced sh/bash/console block as (line number, body)."""
     text = path.read_text(encoding="utf-8")
-    return [(text.count("\n", 0, m.start()) + 2, m.group(2)) for m in _FENCE.finditer(text)]
+    return [(text.count("\n", 0, m.start()) + 2, textwrap.dedent(m.group(2))) for m in _FENCE.finditer(text)]
 
 
 def _segments(line: str) -> list[list[str]]:
