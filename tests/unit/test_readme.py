@@ -30,7 +30,7 @@ def test_an_unknown_program_is_not_classified(tmp_path: Path) -> None:
 def test_a_block_indented_in_a_list_is_found(tmp_path: Path) -> None:
     doc = tmp_path / "probe.md"
     doc.write_text("- item:\n\n  ```bash\n  rm -rf build\n  ```\n", encoding="utf-8")
-    with pytest.raises(UnclassifiedCommand, match="probe.md:4"):
+    with pytest.raises(UnclassifiedCommand, match=r"probe\.md:4"):
         checks(doc)
 
 
