@@ -7,7 +7,10 @@ with no terminal — the exact commands that resume the paused thread.
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
+import sys
 import textwrap
 from collections.abc import Mapping
 from typing import Any, TextIO
@@ -15,7 +18,22 @@ from typing import Any, TextIO
 from agents.standard.review import PAYLOAD_KIND, ReviewError, parse_answer, review_labels
 from agents.standard.types import FactDict
 
-PROG = "python -m graphs.compliance"
+
+def prog() -> str:
+    """This CLI as a command that runs as written where the user is.
+
+    Plain ``python`` only when ``python`` on PATH is this interpreter: otherwise a
+    printed ``python -m graphs.compliance`` would fail with ModuleNotFoundError
+    (no virtual environment active), so the interpreter's own path is printed,
+    relative to the current folder where it lies inside it (``.venv/bin/python``).
+    """
+    exe = os.path.abspath(sys.executable)
+    on_path = shutil.which("python")
+    if on_path and os.path.abspath(on_path) == exe:
+        return "python -m graphs.compliance"
+    here = os.getcwd()
+    shown = os.path.relpath(exe, here) if exe.startswith(here + os.sep) else exe
+    return f"{shlex.quote(shown)} -m graphs.compliance"
 
 
 def pending_review(state: Any) -> dict[str, Any] | None:
@@ -73,7 +91,8 @@ def resume_commands(thread_id: str, payload: Mapping[str, Any], db: str | None =
     zh = payload.get("language") == "zh"
     note = "我们的信贷委员会复核每一项拒绝决定" if zh else "our credit committee signs off every rejection"
     answers = ["approve", f"2={other}", f"data+=health; {note}"]
-    return [f"{PROG} {shlex.join([*base, '--resume', answer])}" for answer in answers]
+    command = prog()
+    return [f"{command} {shlex.join([*base, '--resume', answer])}" for answer in answers]
 
 
 def paused_message(thread_id: str, payload: Mapping[str, Any], db: str | None = None) -> str:

@@ -183,7 +183,7 @@ def test_review_without_a_terminal_pauses_and_a_later_process_resumes_with_a_cor
     assert paused.returncode == 3, paused.stderr[-2000:]
     assert paused.stdout == "" and "Traceback" not in paused.stderr
     assert "  2. Your role(s): deployer" in paused.stderr
-    assert f"python -m graphs.compliance --thread r --db {db} --resume approve" in paused.stderr
+    assert f"-m graphs.compliance --thread r --db {db} --resume approve" in paused.stderr
     shown = run_cli(db, index_dir, "--show", "r")
     assert shown.returncode == 0 and "paused for review" in shown.stderr
 

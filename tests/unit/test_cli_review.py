@@ -6,6 +6,7 @@ import io
 import json
 
 import graphs.cli as cli
+from graphs.cli_review import prog
 
 LOAN = "An EU bank uses an AI model it bought to score loan applicants"
 
@@ -23,7 +24,8 @@ def test_without_a_terminal_it_exits_3_with_the_table_and_the_resume_commands(cl
     assert "  2. Your role(s): deployer" in err  # the numbered table
     assert "They select" in err and "Art. 26" in err  # and the obligations it would select
     db = str(tmp_path / "threads.sqlite")
-    assert f"python -m graphs.compliance --thread loan --db {db} --resume approve" in err
+    # The commands run as written here: this interpreter (`.venv/bin/python3 -m …`), not a bare python.
+    assert f"{prog()} --thread loan --db {db} --resume approve" in err
     assert f"--thread loan --db {db} --resume 2=provider" in err
 
     # --show marks the paused turn and shows what waits.

@@ -146,3 +146,23 @@ def test_a_failed_install_fails_make_run(make_run) -> None:
     failed = make_run(pip_status=1)
     assert failed.returncode != 0
     assert failed.stdout == ""
+
+
+def test_printed_commands_run_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphs.cli_review import prog
+
+    venv_python = tmp_path / ".venv" / "bin" / "python"
+    venv_python.parent.mkdir(parents=True)
+    venv_python.write_text("#!/bin/sh\n")
+    venv_python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(venv_python))
+    monkeypatch.chdir(tmp_path)
+
+    # No environment active: bare `python` would be another interpreter, without the project.
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert prog() == ".venv/bin/python -m graphs.compliance"
+    monkeypatch.chdir("/")
+    assert prog() == f"{venv_python} -m graphs.compliance"
+    # Activated (`source .venv/bin/activate`): plain python is this one.
+    monkeypatch.setenv("PATH", f"{venv_python.parent}:/usr/bin:/bin")
+    assert prog() == "python -m graphs.compliance"
