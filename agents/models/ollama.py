@@ -12,21 +12,18 @@ from __future__ import annotations
 import ipaddress
 import os
 import urllib.parse
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import httpx
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage
-from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_ollama import ChatOllama
 from ollama import ResponseError
 
 from agents.models.errors import ModelUnavailableError
 from agents.models.options import ModelOptions
 from agents.models.preflight import preflight_once
+from agents.models.translated import TranslatedErrors
 
 __all__ = [
     "CouncilChatOllama",
@@ -154,7 +151,7 @@ def preflight_ollama(host: str, name: str) -> None:
         raise ModelUnavailableError(_missing(host, name))
 
 
-class CouncilChatOllama(ChatOllama):
+class CouncilChatOllama(TranslatedErrors, ChatOllama):
     """ChatOllama whose unreachable-server and missing-model errors are `ModelUnavailableError`.
 
     Only the four entry points LangChain calls are wrapped; everything else,
@@ -181,51 +178,6 @@ class CouncilChatOllama(ChatOllama):
             if exc.status_code == 404:
                 raise ModelUnavailableError(_missing(host, self.model)) from exc
             raise
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        """Generate a reply, translating server errors."""
-        with self._translate_errors():
-            return super()._generate(messages, stop, run_manager, **kwargs)
-
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        """Generate a reply asynchronously, translating server errors."""
-        with self._translate_errors():
-            return await super()._agenerate(messages, stop, run_manager, **kwargs)
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        """Stream a reply, translating server errors."""
-        with self._translate_errors():
-            yield from super()._stream(messages, stop, run_manager, **kwargs)
-
-    async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        """Stream a reply asynchronously, translating server errors."""
-        with self._translate_errors():
-            async for chunk in super()._astream(messages, stop, run_manager, **kwargs):
-                yield chunk
 
 
 def load_ollama_chat(name: str, options: ModelOptions, host: str | None = None) -> BaseChatModel:

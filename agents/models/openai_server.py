@@ -16,22 +16,20 @@ workflow, so a probe request per process would buy nothing.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import openai
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import BaseMessage
-from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from agents.models.errors import ModelUnavailableError, redact_credentials
 from agents.models.options import ModelOptions
 from agents.models.preflight import preflight_once
+from agents.models.translated import TranslatedErrors
 
 __all__ = [
     "BASE_URL_ENV",
@@ -115,7 +113,7 @@ def preflight_openai(base_url: str, name: str) -> None:
         raise ModelUnavailableError(_missing(base_url, name, served))
 
 
-class CouncilChatOpenAI(ChatOpenAI):
+class CouncilChatOpenAI(TranslatedErrors, ChatOpenAI):
     """ChatOpenAI whose unreachable-server and unknown-model errors are `ModelUnavailableError`."""
 
     def supports_tool_calling(self) -> bool:
@@ -140,51 +138,6 @@ class CouncilChatOpenAI(ChatOpenAI):
             raise ModelUnavailableError(_unreachable(base_url)) from exc
         except openai.NotFoundError as exc:
             raise ModelUnavailableError(_missing(base_url, self.model_name)) from exc
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        """Generate a reply, translating server errors."""
-        with self._translate_errors():
-            return super()._generate(messages, stop, run_manager, **kwargs)
-
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        """Generate a reply asynchronously, translating server errors."""
-        with self._translate_errors():
-            return await super()._agenerate(messages, stop, run_manager, **kwargs)
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        """Stream a reply, translating server errors."""
-        with self._translate_errors():
-            yield from super()._stream(messages, stop, run_manager, **kwargs)
-
-    async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        """Stream a reply asynchronously, translating server errors."""
-        with self._translate_errors():
-            async for chunk in super()._astream(messages, stop, run_manager, **kwargs):
-                yield chunk
 
 
 def load_openai_chat(name: str, options: ModelOptions, base_url: str | None = None) -> BaseChatModel:
