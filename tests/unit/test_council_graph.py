@@ -80,6 +80,33 @@ def compliance_persona(messages: Sequence[BaseMessage]) -> str:
     return persona_of(messages)
 
 
+async def test_max_concurrency_1_runs_the_experts_one_after_the_other(monkeypatch, retriever) -> None:
+    # bench/graph.py's sequential side of parallel_vs_sequential relies on this run setting.
+    running: set[str] = set()
+    overlaps: list[set[str]] = []
+
+    class Counting(ScriptedChatModel):
+        async def _agenerate(self, messages: list[BaseMessage], stop=None, run_manager=None, **kw: Any):
+            persona = compliance_persona(messages)
+            running.add(persona)
+            if len(running & {"scientist", "legal_expert"}) > 1:
+                overlaps.append(set(running))
+            await asyncio.sleep(0.05)  # leave room for the other expert to start, if it would
+            try:
+                return await super()._agenerate(messages, stop, run_manager, **kw)
+            finally:
+                running.discard(persona)
+
+    use_model(monkeypatch, Counting())
+    out = await compliance.build_graph().ainvoke(
+        {"messages": [HumanMessage("task")]}, {"max_concurrency": 1}, context=ctx(mode="workflow")
+    )
+    assert len(out["opinions"]) == 2 and overlaps == []
+    # ... and without it they do overlap (test_experts_run_in_parallel proves they wait for each other).
+    await compliance.build_graph().ainvoke({"messages": [HumanMessage("task")]}, context=ctx(mode="workflow"))
+    assert overlaps
+
+
 async def test_agentic_mode_consults_experts_as_tools_and_searches(monkeypatch, retriever) -> None:
     rounds = iter(
         [
