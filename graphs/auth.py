@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 from langgraph_sdk import Auth
 
+from tools.settings_registry import BY_NAME
+
 logger = logging.getLogger(__name__)
 
-KEYS_ENV = "COUNCIL_API_KEYS"
-KEYS_FILE_ENV = "COUNCIL_API_KEYS_FILE"
+KEYS_ENV = BY_NAME["api_keys"].env
+KEYS_FILE_ENV = BY_NAME["api_keys_file"].env
 #: The caller's identity when no keys are configured (an open, local server).
 OPEN_USER = "local"
 
@@ -55,16 +56,15 @@ def parse_keys(text: str, where: str) -> dict[str, str]:
 
 def load_keys(environ: dict[str, str] | None = None) -> dict[str, str]:
     """The configured keys (key -> user), from the environment or the key file; {} when open."""
-    env = os.environ if environ is None else environ
     keys: dict[str, str] = {}
-    path = env.get(KEYS_FILE_ENV, "").strip()
+    path = BY_NAME["api_keys_file"].from_env(environ)
     if path:
         try:
             text = Path(path).expanduser().read_text(encoding="utf-8")
         except OSError as exc:
             raise KeyConfigError(f"${KEYS_FILE_ENV}: cannot read {path}: {exc.strerror or exc}") from None
         keys.update(parse_keys(text, f"${KEYS_FILE_ENV}"))
-    keys.update(parse_keys(env.get(KEYS_ENV, ""), f"${KEYS_ENV}"))
+    keys.update(parse_keys(BY_NAME["api_keys"].from_env(environ), f"${KEYS_ENV}"))
     return keys
 
 

@@ -35,6 +35,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from agents.models.errors import redact_credentials
+from tools.settings_registry import BY_NAME
 
 __all__ = [
     "DEFAULT_DB_ENV",
@@ -47,7 +48,7 @@ __all__ = [
 ]
 
 #: Environment variable naming the thread database (a file path or a PostgreSQL URL).
-DEFAULT_DB_ENV = "COUNCIL_DB"
+DEFAULT_DB_ENV = BY_NAME["db"].env
 
 #: File name of the default SQLite database inside the user's data directory.
 DEFAULT_DB_NAME = "threads.sqlite"
@@ -78,7 +79,7 @@ def default_db_path() -> Path:
         ``$COUNCIL_DB`` when set, else ``threads.sqlite`` in the user's data
         directory (``~/.local/share/compliance-council`` on Linux).
     """
-    env = os.environ.get(DEFAULT_DB_ENV, "").strip()
+    env = BY_NAME["db"].from_env()
     if env:
         return Path(env).expanduser()
     # Imported here: platformdirs is only needed when no path was given.
@@ -108,7 +109,7 @@ def _resolve_target(target: str | Path | None) -> str | Path:
     """
     if target is None or (isinstance(target, str) and not target.strip()):
         # $COUNCIL_DB, when set, is read like an explicit target: it may hold a URL.
-        target = os.environ.get(DEFAULT_DB_ENV, "").strip() or default_db_path()
+        target = BY_NAME["db"].from_env() or default_db_path()
     if isinstance(target, Path):
         if str(target).lower().startswith(("postgres:", "postgresql:")):
             # Path() collapses "//", so the URL cannot be recovered: a caller bug (e.g.

@@ -22,7 +22,6 @@ Operator settings (environment):
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,17 +29,16 @@ from pathlib import Path
 from agents.models.errors import redact_credentials
 from graphs.context import PERSONA_MODEL_FIELDS, Context
 from tools.retrieval.settings import doc_collections
-
-MODELS_ENV = "COUNCIL_ALLOWED_MODELS"
-EXPERTS_ENV = "COUNCIL_ALLOWED_EXPERTS_URLS"
-OPENAI_URLS_ENV = "COUNCIL_ALLOWED_OPENAI_BASE_URLS"
+from tools.settings_registry import BY_NAME
 
 
 class RunRefused(ValueError):
     """A served run asked for a setting the operator did not allow; the message names the field."""
 
 
-def _items(raw: str) -> list[str]:
+def _items(setting: str) -> list[str]:
+    """The comma-separated entries of the process setting `setting`."""
+    raw: str = BY_NAME[setting].from_env()
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
@@ -61,17 +59,13 @@ class RunLimits:
         defaults = Context()
         own = {defaults.model, *(getattr(defaults, f) for f in PERSONA_MODEL_FIELDS.values())}
         return cls(
-            models=frozenset(m for m in own | set(_items(os.environ.get(MODELS_ENV, ""))) if m),
+            models=frozenset(m for m in own | set(_items("allowed_models")) if m),
             collections=doc_collections(),
             docs_dir=defaults.docs_dir,
             index_dir=defaults.index_dir,
-            experts_urls=frozenset(
-                u for u in {defaults.experts_url, *_items(os.environ.get(EXPERTS_ENV, ""))} if u
-            ),
+            experts_urls=frozenset(u for u in {defaults.experts_url, *_items("allowed_experts_urls")} if u),
             openai_base_urls=frozenset(
-                u
-                for u in {defaults.openai_base_url.strip(), *_items(os.environ.get(OPENAI_URLS_ENV, ""))}
-                if u
+                u for u in {defaults.openai_base_url.strip(), *_items("allowed_openai_base_urls")} if u
             ),
         )
 

@@ -5,10 +5,10 @@ The loaded models (`agents.models.hf.engine.get_engine`) and the retrievers
 settings come from the client: a caller who varies them would otherwise make
 the process keep one loaded model, or one open index, per variation. Each of
 those registries is an `LRUCache`: it keeps at most a bound of entries (an
-operator setting, read with `bound_from_env`) and hands the least recently used
+operator setting from `tools.settings_registry`) and hands the least recently used
 entry to a callback that releases it when a new one needs the room.
 
-    engines = LRUCache(lambda: bound_from_env("COUNCIL_MAX_ENGINES", 2), on_evict=stop_engine)
+    engines = LRUCache(BY_NAME["max_engines"].from_env, on_evict=stop_engine)
     engine = engines.get_or_create(key, lambda: Engine(...))
 """
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 import ctypes
 import gc
 import logging
-import os
 import sys
 import threading
 from collections import OrderedDict
@@ -28,25 +27,6 @@ log = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
-
-
-def bound_from_env(name: str, default: int) -> int:
-    """A cache bound from the environment variable `name`: a positive integer, `default` when unset.
-
-    Raises:
-        ValueError: for anything else, naming the variable, e.g.
-            ``invalid value for $COUNCIL_MAX_ENGINES: 'x' (expected a positive integer)``.
-    """
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(f"invalid value for ${name}: {raw!r} (expected a positive integer)")
-    return value
 
 
 class LRUCache(Mapping[K, V], Generic[K, V]):

@@ -12,6 +12,7 @@ ones are read once by the operator's process (server, engine pool, auth).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,41 @@ def parse_bool(raw: str | bool, name: str) -> bool:
     raise ValueError(f"invalid value for {name}: {raw!r} (expected on or off)")
 
 
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1 << 10,
+    "kb": 1 << 10,
+    "m": 1 << 20,
+    "mb": 1 << 20,
+    "g": 1 << 30,
+    "gb": 1 << 30,
+}
+_SIZE_EXPECTED = "a size in bytes such as 2000000 or 2M"
+
+
+def parse_size(raw: Any, name: str) -> int:
+    """A positive size in bytes: ``2097152``, ``2M``, ``500 KB`` (units are powers of 1024).
+
+    Raises:
+        ValueError: for anything else, naming the setting.
+    """
+    bad = f"invalid value for {name}: {raw!r} (expected {_SIZE_EXPECTED})"
+    if isinstance(raw, bool):
+        raise ValueError(bad)
+    if isinstance(raw, int):
+        size = raw
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(raw))
+        unit = match.group(2).lower() if match else ""
+        if not match or unit not in _SIZE_UNITS:
+            raise ValueError(bad)
+        size = int(float(match.group(1)) * _SIZE_UNITS[unit])
+    if size < 1:
+        raise ValueError(bad)
+    return size
+
+
 def _optional_int(raw: str) -> int | None:
     return None if raw.strip().lower() in ("", "none") else int(raw)
 
@@ -47,6 +83,7 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "int": int,
     "float": float,
     "optional_int": _optional_int,
+    "size": lambda raw: parse_size(raw, "size"),  # its message is replaced by the setting's own
 }
 
 
@@ -67,6 +104,7 @@ class Setting:
         high: Largest allowed number, if bounded.
         default_doc: How the docs show a computed default.
         metavar: The CLI's name for the value (str settings).
+        expected: What a valid value looks like, for the error message (``a positive integer``).
     """
 
     name: str
@@ -81,6 +119,7 @@ class Setting:
     high: float | None = None
     default_doc: str = ""
     metavar: str | None = None
+    expected: str = ""
 
     @property
     def group(self) -> str:
@@ -90,13 +129,27 @@ class Setting:
         return _MODELS if self.name in _MODEL_NAMES else "council"
 
     def parse(self, raw: str) -> Any:
-        """`raw` (an environment value) as this setting's type, or ValueError naming the variable."""
+        """`raw` (an environment value) as this setting's type, or ValueError naming the variable.
+
+        A process setting's value is also held to [low, high] here: it has no `Context`
+        whose `check` would do it. A run setting's bounds are checked on its `Context`.
+        """
         if self.kind == "bool":
             return parse_bool(raw, f"${self.env}")
+        hint = f" (expected {self.expected})" if self.expected else ""
+        bad = ValueError(f"invalid value for ${self.env}: {raw!r}{hint}")
         try:
-            return _CASTS[self.kind](raw.strip())
+            value = _CASTS[self.kind](raw.strip())
         except (ValueError, KeyError):
-            raise ValueError(f"invalid value for ${self.env}: {raw!r}") from None
+            raise bad from None
+        if self.scope == "process" and not self._within_bounds(value):
+            raise bad
+        return value
+
+    def _within_bounds(self, value: Any) -> bool:
+        if not isinstance(value, (int, float)):
+            return True
+        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
 
     def from_env(self, environ: Mapping[str, str] | None = None) -> Any:
         """The variable's value parsed, or the default when it is unset or blank."""
@@ -320,6 +373,7 @@ SETTINGS: tuple[Setting, ...] = (
         10.0,
         "Seconds before a web search is abandoned for local results (0-300).",
         scope="process",
+        expected="a number of seconds",
     ),
     Setting(
         "chroma_url",
@@ -337,6 +391,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest user document indexed, in bytes or with a unit (500K, 2M); larger ones are skipped.",
         scope="process",
         default_doc="2M",
+        expected=_SIZE_EXPECTED,
     ),
     Setting(
         "doc_collections",
@@ -362,6 +417,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Most hf/ model engines kept loaded at once.",
         scope="process",
         low=1,
+        expected="a positive integer",
     ),
     Setting(
         "max_retrievers",
@@ -371,6 +427,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Most retrievers (settings, corpus) kept open at once.",
         scope="process",
         low=1,
+        expected="a positive integer",
     ),
     Setting(
         "max_batch",
@@ -380,6 +437,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Most requests an hf/ engine decodes in one batch.",
         scope="process",
         low=1,
+        expected="a positive integer",
     ),
     Setting(
         "batch_window_ms",
@@ -388,13 +446,14 @@ SETTINGS: tuple[Setting, ...] = (
         15.0,
         "Milliseconds an hf/ engine waits to gather a batch.",
         scope="process",
+        expected="a number of milliseconds",
     ),
     Setting(
         "hf_fast_decode",
         "COUNCIL_HF_FAST_DECODE",
-        "str",
-        "1",
-        "'0' turns off the hf/ adapter's fast decoding path.",
+        "bool",
+        True,
+        "The hf/ adapter's fast decoding path; off rules it out when debugging a model.",
         scope="process",
     ),
     Setting(
@@ -409,8 +468,8 @@ SETTINGS: tuple[Setting, ...] = (
         "tavily_base_url",
         "COUNCIL_TAVILY_BASE_URL",
         "str",
-        "",
-        "API root of the Tavily client (a proxy or a test server); empty: Tavily's own.",
+        "https://api.tavily.com",
+        "API root of the Tavily client; set it to reach Tavily through a proxy or a test server.",
         scope="process",
     ),
     Setting(

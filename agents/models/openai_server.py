@@ -30,6 +30,7 @@ from agents.models.errors import ModelUnavailableError, redact_credentials
 from agents.models.options import ModelOptions
 from agents.models.preflight import preflight_once
 from agents.models.translated import TranslatedErrors
+from tools.settings_registry import BY_NAME
 
 __all__ = [
     "BASE_URL_ENV",
@@ -42,7 +43,7 @@ __all__ = [
 #: Env var with the operator's server URL (``Context.openai_base_url`` defaults to it).
 BASE_URL_ENV = "COUNCIL_OPENAI_BASE_URL"
 #: API key env vars, first one set wins.
-API_KEY_ENVS = ("COUNCIL_OPENAI_API_KEY", "OPENAI_API_KEY")
+API_KEY_ENVS = (BY_NAME["openai_api_key"].env, "OPENAI_API_KEY")
 #: vLLM's and llama.cpp's default port; LM Studio uses 1234, TGI 8080.
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 #: Local servers check no key, but the client insists on one.
@@ -68,11 +69,9 @@ def normalize_base_url(base_url: str | None = None) -> str:
 
 
 def _api_key() -> str:
-    for name in API_KEY_ENVS:
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    return _NO_KEY
+    # The registry's setting first, then the variable the OpenAI client itself reads.
+    own: str = BY_NAME["openai_api_key"].from_env()
+    return own or os.environ.get(API_KEY_ENVS[1], "").strip() or _NO_KEY
 
 
 def _unreachable(base_url: str) -> str:

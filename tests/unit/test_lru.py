@@ -1,4 +1,4 @@
-"""tools/lru.py: the bound, LRU order, evictions, concurrent builds, and the env bound's parsing."""
+"""tools/lru.py: the bound, LRU order, evictions and concurrent builds (bounds parse in the registry)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tools.lru import LRUCache, bound_from_env
+from tools.lru import LRUCache
 
 
 class Recorder:
@@ -152,23 +152,3 @@ def test_discard_drops_only_the_same_value_without_evicting():
     assert "a" in r.cache
     r.cache.discard("a", r.cache["a"])
     assert "a" not in r.cache and r.evicted == []
-
-
-# -- bound_from_env --------------------------------------------------------------------
-
-
-def test_bound_from_env_default_and_value(monkeypatch):
-    monkeypatch.delenv("COUNCIL_TEST_BOUND", raising=False)
-    assert bound_from_env("COUNCIL_TEST_BOUND", 4) == 4
-    monkeypatch.setenv("COUNCIL_TEST_BOUND", "  ")
-    assert bound_from_env("COUNCIL_TEST_BOUND", 4) == 4
-    monkeypatch.setenv("COUNCIL_TEST_BOUND", " 7 ")
-    assert bound_from_env("COUNCIL_TEST_BOUND", 4) == 7
-
-
-@pytest.mark.parametrize("raw", ["x", "0", "-1", "1.5", "two", "1e3"])
-def test_bound_from_env_rejects_anything_but_a_positive_integer(monkeypatch, raw):
-    monkeypatch.setenv("COUNCIL_MAX_ENGINES", raw)
-    with pytest.raises(ValueError) as info:
-        bound_from_env("COUNCIL_MAX_ENGINES", 2)
-    assert str(info.value) == f"invalid value for $COUNCIL_MAX_ENGINES: {raw!r} (expected a positive integer)"

@@ -36,7 +36,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tools.lru import LRUCache, bound_from_env, release_memory
+from tools.lru import LRUCache, release_memory
 from tools.retrieval.corpus import CORPUS_DIR, glossary_pairs
 from tools.retrieval.errors import DocsDirNotFoundError, EmptyQueryError
 from tools.retrieval.fusion import reciprocal_rank_fusion, score_fusion
@@ -46,6 +46,7 @@ from tools.retrieval.settings import MAX_K, RetrievalSettings
 from tools.retrieval.sources import list_sources
 from tools.retrieval.types import Passage, SearchResult
 from tools.retrieval.web import API_KEY_ENV, search_web
+from tools.settings_registry import BY_NAME
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -278,15 +279,12 @@ def _build_glossary(index: Index) -> list[tuple[str, str]]:
 
 # -- process-wide caches ----------------------------------------------------------------
 #
-# One retriever per (settings, corpus folder), at most ``$COUNCIL_MAX_RETRIEVERS`` of them
-# (default 4): the settings come from the caller (index folder, k, docs folder...), so an
+# One retriever per (settings, corpus folder), at most ``$COUNCIL_MAX_RETRIEVERS`` of them:
+# the settings come from the caller (index folder, k, docs folder...), so an
 # unbounded cache would let a client open indexes until memory ran out. Retrievers of one
 # index folder share one open `Index`; evicting the last cached retriever of a folder closes
 # its index. The evicted retriever forgets its index, so a caller still holding it reopens
 # one on its next search instead of using a closed one.
-
-MAX_RETRIEVERS_ENV = "COUNCIL_MAX_RETRIEVERS"
-DEFAULT_MAX_RETRIEVERS = 4
 
 _IndexKey = tuple[Path, str | None]
 _cache_lock = threading.Lock()  # guards _indexes
@@ -294,12 +292,13 @@ _indexes: dict[_IndexKey, Index] = {}
 
 
 def max_retrievers() -> int:
-    """How many retrievers `get_retriever` keeps: ``$COUNCIL_MAX_RETRIEVERS``, default 4.
+    """How many retrievers `get_retriever` keeps: ``$COUNCIL_MAX_RETRIEVERS``.
 
     Raises:
         ValueError: when the variable is set to anything but a positive integer.
     """
-    return bound_from_env(MAX_RETRIEVERS_ENV, DEFAULT_MAX_RETRIEVERS)
+    bound: int = BY_NAME["max_retrievers"].from_env()
+    return bound
 
 
 def _index_key(settings: RetrievalSettings) -> _IndexKey:

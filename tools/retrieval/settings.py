@@ -2,33 +2,33 @@
 
 Settings come from the graph's runtime `Context` (`RetrievalSettings.from_context`)
 or from environment variables (`RetrievalSettings.from_env`), never from module
-globals, so two graphs in one process can search different indexes.
+globals, so two graphs in one process can search different indexes. Defaults are
+the settings registry's (`tools.settings_registry`, listed in ``docs/settings.md``).
 
 Environment variables:
     ``COUNCIL_INDEX_DIR``: index folder (default: the user data dir, e.g.
         ``~/.local/share/compliance-council/index``).
     ``COUNCIL_DOCS_DIR``: a folder of your own ``.md``/``.txt``/``.pdf``/``.html`` files.
-    ``COUNCIL_RETRIEVAL_K``: passages per search (default 6).
-    ``COUNCIL_WEB_SEARCH``: ``on``/``off`` (default on; used only when ``TAVILY_API_KEY`` is set).
-    ``COUNCIL_WEB_TIMEOUT``: seconds before a web search is abandoned (default 10).
+    ``COUNCIL_RETRIEVAL_K``: passages per search.
+    ``COUNCIL_WEB_SEARCH``: ``on``/``off`` (used only when ``TAVILY_API_KEY`` is set).
+    ``COUNCIL_WEB_TIMEOUT``: seconds before a web search is abandoned.
     ``COUNCIL_CHROMA_URL``: ``http://host:port`` of a Chroma server to hold the vectors
         instead of the embedded store (the manifest stays in the index folder).
     ``COUNCIL_MAX_DOC_BYTES``: largest file of the documents folder that is indexed, in
         bytes, or with a unit (``500K``, ``2M``, ``1G``; powers of 1024); larger files
-        are skipped with a warning (default 2M).
+        are skipped with a warning.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from tools.settings_registry import BY_NAME, parse_bool
+from tools.settings_registry import BY_NAME, parse_bool, parse_size
 
 __all__ = ["RetrievalSettings", "doc_collections", "docs_folder", "parse_bool", "parse_size"]
 
@@ -38,25 +38,12 @@ INDEX_DIR_ENV = "COUNCIL_INDEX_DIR"
 DOCS_DIR_ENV = "COUNCIL_DOCS_DIR"
 K_ENV = "COUNCIL_RETRIEVAL_K"
 WEB_ENV = "COUNCIL_WEB_SEARCH"
-WEB_TIMEOUT_ENV = "COUNCIL_WEB_TIMEOUT"
-CHROMA_URL_ENV = "COUNCIL_CHROMA_URL"
-MAX_DOC_BYTES_ENV = "COUNCIL_MAX_DOC_BYTES"
 #: Named document folders, ``policies=/srv/policies,hr=/srv/hr``: a ``docs_dir`` may be a name.
-COLLECTIONS_ENV = "COUNCIL_DOC_COLLECTIONS"
+COLLECTIONS_ENV = BY_NAME["doc_collections"].env
 
 #: Default size limit of one user document (2 MiB). Indexing time grows with size: a
 #: 5 MB Markdown file took about five minutes to embed on a CPU.
-DEFAULT_MAX_DOC_BYTES = 2 << 20
-_SIZE_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1 << 10,
-    "kb": 1 << 10,
-    "m": 1 << 20,
-    "mb": 1 << 20,
-    "g": 1 << 30,
-    "gb": 1 << 30,
-}
+DEFAULT_MAX_DOC_BYTES: int = BY_NAME["max_doc_bytes"].default
 
 #: Upper bound on passages per search (the graph's Context allows the same range).
 MAX_K = 50
@@ -77,9 +64,8 @@ def doc_collections(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     Raises:
         ValueError: An entry that is not ``name=path``.
     """
-    env = os.environ if environ is None else environ
     out: dict[str, str] = {}
-    for entry in (e.strip() for e in env.get(COLLECTIONS_ENV, "").split(",")):
+    for entry in (e.strip() for e in BY_NAME["doc_collections"].from_env(environ).split(",")):
         if not entry:
             continue
         name, sep, path = (part.strip() for part in entry.partition("="))
@@ -107,29 +93,8 @@ def _parse_float(raw: Any, name: str) -> float:
     try:
         return float(str(raw).strip())
     except ValueError:
-        raise ValueError(f"invalid value for {name}: {raw!r} (expected a number of seconds)") from None
-
-
-def parse_size(raw: Any, name: str) -> int:
-    """A positive size in bytes: ``2097152``, ``2M``, ``500 KB`` (units are powers of 1024).
-
-    Raises:
-        ValueError: for anything else, naming the setting.
-    """
-    bad = f"invalid value for {name}: {raw!r} (expected a size in bytes such as 2000000 or 2M)"
-    if isinstance(raw, bool):
-        raise ValueError(bad)
-    if isinstance(raw, int):
-        size = raw
-    else:
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(raw))
-        unit = match.group(2).lower() if match else ""
-        if not match or unit not in _SIZE_UNITS:
-            raise ValueError(bad)
-        size = int(float(match.group(1)) * _SIZE_UNITS[unit])
-    if size < 1:
-        raise ValueError(bad)
-    return size
+        expected = BY_NAME["web_timeout_s"].expected
+        raise ValueError(f"invalid value for {name}: {raw!r} (expected {expected})") from None
 
 
 def _env(name: str, cast: Callable[[str, str], T], default: T) -> T:
@@ -163,8 +128,8 @@ class RetrievalSettings:
     index_dir: Path
     docs_dir: Path | None = None
     k: int = DEFAULT_K
-    web: bool = True
-    web_timeout_s: float = 10.0
+    web: bool = BY_NAME["web_search"].default
+    web_timeout_s: float = BY_NAME["web_timeout_s"].default
     chroma_url: str | None = None
     max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
 
@@ -203,10 +168,10 @@ class RetrievalSettings:
             index_dir=_env(INDEX_DIR_ENV, _path, None) or default_index_dir(),
             docs_dir=_env(DOCS_DIR_ENV, _path, None),
             k=_env(K_ENV, _parse_int, DEFAULT_K),
-            web=_env(WEB_ENV, parse_bool, True),
-            web_timeout_s=_env(WEB_TIMEOUT_ENV, _parse_float, 10.0),
-            chroma_url=os.environ.get(CHROMA_URL_ENV, "").strip() or None,
-            max_doc_bytes=_env(MAX_DOC_BYTES_ENV, parse_size, DEFAULT_MAX_DOC_BYTES),
+            web=_env(WEB_ENV, parse_bool, BY_NAME["web_search"].default),
+            web_timeout_s=BY_NAME["web_timeout_s"].from_env(),
+            chroma_url=BY_NAME["chroma_url"].from_env(),
+            max_doc_bytes=BY_NAME["max_doc_bytes"].from_env(),
         )
 
     @classmethod

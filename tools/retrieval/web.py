@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from tools.retrieval.types import Passage
+from tools.settings_registry import BY_NAME
 
 if TYPE_CHECKING:
     import requests
 
 API_KEY_ENV = "TAVILY_API_KEY"
-BASE_URL_ENV = "COUNCIL_TAVILY_BASE_URL"
 #: Tavily rejects longer queries; the head of a long query carries its topic.
 MAX_WEB_QUERY_CHARS = 400
 #: Web snippets are cut to about one local chunk so they cannot crowd out local passages.
@@ -127,7 +127,7 @@ def search_web(
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV, "").strip()
     if not key:
         return [], [f"web search skipped: {API_KEY_ENV} is not set (local results only)"]
-    base = (base_url or os.environ.get(BASE_URL_ENV, "").strip() or "https://api.tavily.com").rstrip("/")
+    base = str(base_url or BY_NAME["tavily_base_url"].from_env()).rstrip("/")
     try:
         from tavily import TavilyClient
 

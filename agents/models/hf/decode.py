@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -34,10 +33,12 @@ from transformers import DynamicCache
 from transformers.cache_utils import Cache, DynamicLayer
 from typing_extensions import override
 
+from tools.settings_registry import BY_NAME
+
 log = logging.getLogger(__name__)
 
 #: ``0`` turns every speed-up here off (to rule them out when debugging a model).
-FAST_DECODE = os.environ.get("COUNCIL_HF_FAST_DECODE", "1") != "0"
+FAST_DECODE: bool = BY_NAME["hf_fast_decode"].from_env()
 #: Shared prompt prefixes shorter than this are not worth a separate forward pass.
 MIN_SHARED_PREFIX = 32
 

