@@ -102,6 +102,7 @@ class Setting:
         choices: Allowed values, if a closed set.
         low: Smallest allowed number, if bounded.
         high: Largest allowed number, if bounded.
+        low_open: True when `low` itself is not allowed (a value must be above it).
         default_doc: How the docs show a computed default.
         metavar: The CLI's name for the value (str settings).
         expected: What a valid value looks like, for the error message (``a positive integer``).
@@ -117,6 +118,7 @@ class Setting:
     choices: tuple[str, ...] = ()
     low: float | None = None
     high: float | None = None
+    low_open: bool = False
     default_doc: str = ""
     metavar: str | None = None
     expected: str = ""
@@ -162,8 +164,13 @@ class Setting:
             raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}, not {value!r}")
         if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
             return
-        if self.low is not None and self.high is not None and not self.low <= value <= self.high:
-            raise ValueError(f"{self.name} must be between {self.low:g} and {self.high:g}, not {value}")
+        if self.low is not None and self.high is not None:
+            if self.low_open and not self.low < value <= self.high:
+                raise ValueError(
+                    f"{self.name} must be above {self.low:g} and at most {self.high:g}, not {value}"
+                )
+            if not self.low <= value <= self.high:
+                raise ValueError(f"{self.name} must be between {self.low:g} and {self.high:g}, not {value}")
         if self.low == 0 and self.high is None and value <= 0:
             raise ValueError(f"{self.name} must be positive, not {value}")
 
@@ -223,8 +230,20 @@ SETTINGS: tuple[Setting, ...] = (
         0.0,
         "Sampling temperature; 0 is greedy.",
         flags=("--temperature",),
+        low=0.0,
+        high=2.0,
     ),
-    Setting("top_p", "COUNCIL_TOP_P", "float", 1.0, "Nucleus sampling mass in (0, 1].", flags=("--top-p",)),
+    Setting(
+        "top_p",
+        "COUNCIL_TOP_P",
+        "float",
+        1.0,
+        "Nucleus sampling mass in (0, 1].",
+        flags=("--top-p",),
+        low=0.0,
+        high=1.0,
+        low_open=True,
+    ),
     Setting(
         "seed",
         "COUNCIL_SEED",
@@ -232,6 +251,8 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "Random seed for reproducible sampling.",
         flags=("--seed",),
+        low=0,
+        high=2**63 - 1,
     ),
     Setting(
         "max_new_tokens",
@@ -240,6 +261,9 @@ SETTINGS: tuple[Setting, ...] = (
         512,
         "Most tokens per reply (Ollama: num_predict).",
         flags=("--max-new-tokens",),
+        low=1,
+        # Keeps a typo like 1e9 from hanging a run.
+        high=32_768,
     ),
     Setting(
         "repetition_penalty",
@@ -248,6 +272,9 @@ SETTINGS: tuple[Setting, ...] = (
         1.1,
         ">1 discourages repeats (Ollama: repeat_penalty).",
         flags=("--repetition-penalty",),
+        low=0.0,
+        high=10.0,
+        low_open=True,
     ),
     Setting(
         "num_ctx",
@@ -256,6 +283,8 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "Context window in tokens; empty: the model's own.",
         flags=("--num-ctx",),
+        low=16,
+        high=10_000_000,
     ),
     Setting(
         "history_share",

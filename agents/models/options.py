@@ -3,7 +3,9 @@
 Both the `hf/` and the `ollama/` adapters take the same option names so a
 persona can move between backends without rewriting its settings. Defaults are
 bounded on purpose: generation always stops (the seed article's readers met
-models that "never stop").
+models that "never stop"). Each option's default and bounds come from its
+entry in `tools.settings_registry`, the one place every ``COUNCIL_*`` setting
+is declared; this module adds the error messages and the integer checks.
 """
 
 from __future__ import annotations
@@ -13,8 +15,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-#: Upper bound on tokens per reply; keeps a typo like 1e9 from hanging a run.
-MAX_NEW_TOKENS_LIMIT = 32_768
+from tools.settings_registry import BY_NAME
+
+
+def _default(name: str) -> Any:
+    return BY_NAME[name].default
+
+
+def _bounds(name: str) -> tuple[float, float]:
+    setting = BY_NAME[name]
+    # Every decoding option is bounded in the registry; a missing bound is a registry bug.
+    assert setting.low is not None and setting.high is not None, (
+        f"{name} has no bounds in the settings registry"
+    )
+    return setting.low, setting.high
+
+
+#: The most tokens per reply the registry allows.
+MAX_NEW_TOKENS_LIMIT = int(_bounds("max_new_tokens")[1])
 
 
 @dataclass(frozen=True)
@@ -31,23 +49,23 @@ class ModelOptions:
         num_ctx: Context window in tokens; None uses the model's own.
     """
 
-    temperature: float = 0.0
-    top_p: float = 1.0
-    seed: int | None = None
-    max_new_tokens: int = 512
-    repetition_penalty: float = 1.1
+    temperature: float = _default("temperature")
+    top_p: float = _default("top_p")
+    seed: int | None = _default("seed")
+    max_new_tokens: int = _default("max_new_tokens")
+    repetition_penalty: float = _default("repetition_penalty")
     stop: tuple[str, ...] = field(default_factory=tuple)
-    num_ctx: int | None = None
+    num_ctx: int | None = _default("num_ctx")
 
     def __post_init__(self) -> None:
-        _check_number("temperature", self.temperature, low=0.0, high=2.0)
-        _check_number("top_p", self.top_p, low=0.0, high=1.0, low_open=True)
-        _check_number("repetition_penalty", self.repetition_penalty, low=0.0, high=10.0, low_open=True)
-        _check_int("max_new_tokens", self.max_new_tokens, low=1, high=MAX_NEW_TOKENS_LIMIT)
+        _check_number("temperature", self.temperature)
+        _check_number("top_p", self.top_p)
+        _check_number("repetition_penalty", self.repetition_penalty)
+        _check_int("max_new_tokens", self.max_new_tokens)
         if self.seed is not None:
-            _check_int("seed", self.seed, low=0, high=2**63 - 1)
+            _check_int("seed", self.seed)
         if self.num_ctx is not None:
-            _check_int("num_ctx", self.num_ctx, low=16, high=10_000_000)
+            _check_int("num_ctx", self.num_ctx)
         stop = self.stop
         if isinstance(stop, str):
             stop = (stop,)
@@ -103,7 +121,9 @@ def split_options(values: Mapping[str, Any], extra: Iterable[str]) -> tuple[dict
     return decoding, backend
 
 
-def _check_number(name: str, value: Any, *, low: float, high: float, low_open: bool = False) -> None:
+def _check_number(name: str, value: Any) -> None:
+    low, high = _bounds(name)
+    low_open = BY_NAME[name].low_open
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if ok:
         ok = (value > low if low_open else value >= low) and value <= high
@@ -112,6 +132,8 @@ def _check_number(name: str, value: Any, *, low: float, high: float, low_open: b
         raise ValueError(f"invalid model option {name}={value!r}: must be a number {bound}")
 
 
-def _check_int(name: str, value: Any, *, low: int, high: int) -> None:
+def _check_int(name: str, value: Any) -> None:
+    # int(): the registry's bounds are exact ints here (2**63 - 1 would not survive a float).
+    low, high = (int(b) for b in _bounds(name))
     if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
         raise ValueError(f"invalid model option {name}={value!r}: must be an integer from {low} to {high}")

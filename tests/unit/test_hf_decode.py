@@ -5,6 +5,8 @@ tokens as transformers' own, a shared prefix read once gives each row the
 tokens it gets alone, and the small-batch matmul matches ``F.linear``.
 """
 
+import warnings
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -22,6 +24,8 @@ from agents.models.hf.decode import (
     shared_prefix_length,
     use_small_batch_matmul,
 )
+from agents.models.hf.engine import Engine
+from agents.models.hf.rows import Request, Row, Sampling
 
 PAD = 0
 
@@ -53,7 +57,7 @@ def _greedy(model, ids: torch.Tensor, mask: torch.Tensor, new: int, cache=None) 
             min_new_tokens=new,
             do_sample=False,
             pad_token_id=PAD,
-            past_key_values=cache if cache is not None else DynamicCache(),
+            cache=cache if cache is not None else DynamicCache(),
         )
     return out[:, ids.shape[1] :].tolist()
 
@@ -130,6 +134,40 @@ def test_a_prefix_read_once_gives_each_row_its_own_tokens(tiny):
     prefill_shared(tiny, cache, ids[:1, :shared], 2)
     assert cache.get_seq_length() == shared
     assert _greedy(tiny, ids, mask, 12, cache) == [_alone(tiny, p, 12) for p in prompts]
+
+
+class _IdsTokenizer:
+    """Just enough tokenizer for `Row`: token ids as text."""
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
+        return "".join(f" {i}" for i in ids)
+
+
+def test_engine_generation_raises_no_future_warning_and_matches_greedy(tiny):
+    """The engine's own generate call (shared prefix prefilled, cache passed in) under transformers 5.x.
+
+    Passing the cache as ``past_key_values`` printed a FutureWarning on every
+    run, even with ``--quiet``; here any FutureWarning fails the test.
+    """
+    engine = Engine.__new__(Engine)  # no worker thread: drive one batch by hand
+    engine.model, engine.device, engine.pad_id, engine.eos_ids = tiny, "cpu", PAD, set()
+    engine.batches_run = engine.shared_prefix_tokens = 0
+    prefix = [(5 * i) % 90 + 3 for i in range(MIN_SHARED_PREFIX + 4)]
+    prompts = [[*prefix, 9, 8], [*prefix, *range(20, 31)]]
+    greedy = Sampling(temperature=0.0, top_p=1.0, repetition_penalty=1.0, seed=None)
+    rows = [
+        Row(
+            Request(input_ids=p, sampling=greedy, max_new_tokens=6, stop=(), sink=lambda _: None),
+            _IdsTokenizer(),  # type: ignore[arg-type]
+            set(),
+        )
+        for p in prompts
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        engine._generate(rows)
+    assert engine.shared_prefix_tokens == len(prefix)
+    assert [row.ids for row in rows] == [_alone(tiny, p, 6) for p in prompts]
 
 
 def test_without_a_shared_prefix_the_layout_is_left_padding():

@@ -11,6 +11,8 @@ from agents.models.factory import EMBEDDED_SPEC, default_model_spec, parse_model
 from agents.models.hf import ChatLocalHF
 from agents.models.hf import chat_model as chat_model_mod
 from agents.models.options import MAX_NEW_TOKENS_LIMIT, split_options
+from graphs.context import Context
+from tools.settings_registry import BY_NAME
 
 
 @pytest.fixture(autouse=True)
@@ -165,6 +167,33 @@ def test_defaults_are_bounded():
     model = ChatLocalHF()
     assert model.max_new_tokens == opts.max_new_tokens
     assert model.options() == opts
+
+
+#: The options declared in the settings registry (``stop`` is not a setting).
+REGISTERED = ("temperature", "top_p", "seed", "max_new_tokens", "repetition_penalty", "num_ctx")
+
+
+def test_defaults_are_the_settings_registrys():
+    opts = ModelOptions()
+    assert {name: getattr(opts, name) for name in REGISTERED} == {
+        name: BY_NAME[name].default for name in REGISTERED
+    }
+
+
+@pytest.mark.parametrize("name", REGISTERED)
+def test_bounds_are_the_settings_registrys_and_a_run_context_rejects_the_same_values(name):
+    setting = BY_NAME[name]
+    assert setting.low is not None and setting.high is not None
+    step = 1e-6 if setting.kind == "float" else 1
+    inside_low = setting.low + step if setting.low_open else setting.low
+    outside = [setting.high + step, setting.low if setting.low_open else setting.low - step]
+    for value in (setting.high, inside_low):
+        assert getattr(ModelOptions(**{name: value}), name) == value
+    for value in outside:
+        with pytest.raises(ValueError, match=f"invalid model option {name}="):
+            ModelOptions(**{name: value})
+        with pytest.raises(ValueError, match=f"^{name} must be"):
+            Context(**{name: value})
 
 
 def test_stop_string_becomes_a_one_tuple():

@@ -243,5 +243,5 @@ def prefill_shared(model: Any, cache: DynamicCache, prefix: torch.Tensor, rows: 
     # Only the prefix's keys and values are needed, not its logits over the vocabulary.
     extra = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
     with torch.inference_mode():
-        model(input_ids=prefix, past_key_values=cache, use_cache=True, **extra)
+        model(input_ids=prefix, cache=cache, use_cache=True, **extra)
     cache.batch_repeat_interleave(rows)

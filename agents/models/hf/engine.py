@@ -257,7 +257,8 @@ class Engine:
         sampling = rows[0].req.sampling
         kwargs: dict[str, Any] = {
             "max_new_tokens": max_new_tokens,
-            "past_key_values": cache,
+            # transformers 5.x names it `cache`; `past_key_values` warns on every call.
+            "cache": cache,
             "repetition_penalty": sampling.repetition_penalty,
             "pad_token_id": self.pad_id,
             "eos_token_id": sorted(self.eos_ids) or None,
