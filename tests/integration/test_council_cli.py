@@ -63,6 +63,8 @@ def test_stdin_task_output_file_and_live_stream(tmp_path: Path, index_dir: Path)
     assert "── Standards coordinator" in done.stderr
     # The facts and the requirements they select are shown before the experts speak.
     assert "applicability: " in done.stderr and "requirements: " in done.stderr
+    # Loading the chat and embedding models draws no transformers bars, and nothing warns.
+    assert "Loading weights" not in done.stderr and "Warning" not in done.stderr
 
 
 @pytest.mark.parametrize(

@@ -57,7 +57,7 @@ def test_a_broken_pipe_that_is_not_stdout_is_still_an_error(cli_run, monkeypatch
 def test_loading_a_model_draws_no_progress_bars() -> None:
     from transformers.utils import logging as hf_logging
 
-    from agents.models.hf.progress import no_progress_bars
+    from tools.progress import no_progress_bars
 
     hf_logging.enable_progress_bar()
     entered, leave = threading.Event(), threading.Event()

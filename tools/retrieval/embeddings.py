@@ -26,6 +26,8 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
+from tools.progress import no_progress_bars
+
 #: The model's name as recorded in an index: an index built by another model must be rebuilt.
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MAX_TOKENS = 256
@@ -60,8 +62,9 @@ def _load() -> tuple[Any, Any]:
         from transformers import AutoModel, AutoTokenizer
 
         path = model_path()
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModel.from_pretrained(path, dtype=torch.float32)
+        with no_progress_bars():
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModel.from_pretrained(path, dtype=torch.float32)
         model.eval()
         _loaded = (tokenizer, model)
     return _loaded

@@ -35,9 +35,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
 from agents.models.hf.decode import batch_layout, new_cache, prefill_shared, use_small_batch_matmul
-from agents.models.hf.progress import no_progress_bars
 from agents.models.hf.rows import BatchStreamer, Event, Request, Result, Row, RowsDone, Sampling
 from tools.lru import LRUCache, release_memory
+from tools.progress import no_progress_bars
 from tools.settings_registry import BY_NAME
 
 __all__ = [

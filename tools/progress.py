@@ -1,9 +1,9 @@
 """Loading a model is announced once, in our own words: transformers' progress bars stay off.
 
 transformers draws a "Loading weights" bar on every `from_pretrained`, even for a
-135M model that loads in a second. On the CLI it cut through the live output (and
-through `--quiet`); on a server it filled the log. The CLI's spinner and the
-engine's log line already say what is loading.
+135M chat model or the embedding model, which load in a second. On the CLI it cut
+through the live output (and through `--quiet`); on a server it filled the log.
+The CLI's spinner and the engine's log line already say what is loading.
 """
 
 from __future__ import annotations
