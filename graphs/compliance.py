@@ -190,7 +190,7 @@ async def _decided(state: State, ctx: Context, changes: list[Any]) -> str:
     """The "decided so far" block of a follow-up, within the run's history budget."""
     if not state.get("follow_up"):
         return ""
-    model = await amodel_for(ctx.persona_model("coordinator"), ctx.model_options())
+    model = await _coordinator_model(ctx)
     window = await asyncio.to_thread(context_window, model, ctx.num_ctx)
     return decided_block(
         language=state["language"],

@@ -206,8 +206,9 @@ async def test_streams_tokens_of_several_personas_and_a_follow_up_sees_the_first
     assert turn1["messages"][1]["content"] == turn1["report"]
     assert {o["persona"] for o in turn1["opinions"]} == set(EXPERTS)
 
-    # The follow-up's experts are sent the first turn as history (their `consult` task input).
-    history_seen: list[list[str]] = []
+    # The follow-up's experts (their `consult` task input) get the first turn as what it decided:
+    # the thread's task and the "decided so far" block, never the conversation or the earlier report.
+    consults: list[dict[str, Any]] = []
     async for part in client.runs.stream(
         thread_id,
         "compliance",
@@ -219,12 +220,13 @@ async def test_streams_tokens_of_several_personas_and_a_follow_up_sees_the_first
             pytest.fail(f"follow-up failed: {part.data}")
         task = part.data if part.event == "tasks" else {}
         if task.get("name") == "consult" and "input" in task:
-            history_seen.append([m["content"] for m in task["input"]["messages"]])
-    assert len(history_seen) == 2, history_seen
-    for history in history_seen:
-        # The experts get the user's earlier request; the earlier report is carried forward as
-        # the facts and requirements in their prompt, not as conversation to read again.
-        assert history == ["Policy for a hospital triage chatbot in the EU"]
+            consults.append(task["input"])
+    assert len(consults) == 2, consults
+    for sent in consults:
+        assert sent["messages"] == []
+        assert sent["task"].startswith("Policy for a hospital triage chatbot in the EU")
+        assert "Decided in earlier turns of this thread" in sent["task"]
+        assert turn1["report"] not in sent["task"] and "## Applicability assumptions" not in sent["task"]
 
     turn2 = await values_of(client, thread_id)
     assert [m["type"] for m in turn2["messages"]] == ["human", "ai", "human", "ai"]
