@@ -116,7 +116,10 @@ def make_run(tmp_path: Path):
     fake.chmod(0o755)
 
     def go(pip_status: int = 0) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "FAKE_PIP_STATUS": str(pip_status)}
+        # As a user types it, at the top level: under `make test` the inherited MAKELEVEL/MAKEFLAGS
+        # would make this a sub-make, which prints "Entering directory" lines of its own.
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+        env["FAKE_PIP_STATUS"] = str(pip_status)
         return subprocess.run(
             ["make", "run", f"PYTHON={fake}", "TASK=hello"],
             cwd=tmp_path,
