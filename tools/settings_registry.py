@@ -133,7 +133,7 @@ class Setting:
     def parse(self, raw: str) -> Any:
         """`raw` (an environment value) as this setting's type, or ValueError naming the variable.
 
-        A process setting's value is also held to [low, high] here: it has no `Context`
+        A process setting's value is also held to its choices and [low, high] here: it has no `Context`
         whose `check` would do it. A run setting's bounds are checked on its `Context`.
         """
         if self.kind == "bool":
@@ -144,11 +144,13 @@ class Setting:
             value = _CASTS[self.kind](raw.strip())
         except (ValueError, KeyError):
             raise bad from None
-        if self.scope == "process" and not self._within_bounds(value):
+        if self.scope == "process" and not self._allowed(value):
             raise bad
         return value
 
-    def _within_bounds(self, value: Any) -> bool:
+    def _allowed(self, value: Any) -> bool:
+        if self.choices and value not in self.choices:
+            return False
         if not isinstance(value, (int, float)):
             return True
         return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
@@ -484,6 +486,17 @@ SETTINGS: tuple[Setting, ...] = (
         True,
         "The hf/ adapter's fast decoding path; off rules it out when debugging a model.",
         scope="process",
+    ),
+    Setting(
+        "hf_decode",
+        "COUNCIL_HF_DECODE",
+        "str",
+        "auto",
+        "How hf/ engines decode: dynamic (growing cache, the CPU path), static (preallocated cache, "
+        "compiled on CUDA) or auto (time both when the model loads and keep the faster).",
+        scope="process",
+        choices=("auto", "dynamic", "static"),
+        expected="auto, dynamic or static",
     ),
     Setting(
         "model_cache",

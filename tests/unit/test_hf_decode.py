@@ -152,6 +152,7 @@ def test_engine_generation_raises_no_future_warning_and_matches_greedy(tiny):
     engine = Engine.__new__(Engine)  # no worker thread: drive one batch by hand
     engine.model, engine.device, engine.pad_id, engine.eos_ids = tiny, "cpu", PAD, set()
     engine.batches_run = engine.shared_prefix_tokens = 0
+    engine.decode_mode = "dynamic"
     prefix = [(5 * i) % 90 + 3 for i in range(MIN_SHARED_PREFIX + 4)]
     prompts = [[*prefix, 9, 8], [*prefix, *range(20, 31)]]
     greedy = Sampling(temperature=0.0, top_p=1.0, repetition_penalty=1.0, seed=None)

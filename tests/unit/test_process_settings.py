@@ -14,7 +14,7 @@ import tavily
 from platformdirs import user_cache_dir, user_data_dir
 
 from agents.models import openai_server
-from agents.models.hf import engine
+from agents.models.hf import decode_mode, engine
 from agents.models.hf.embedded import model_cache_dir
 from graphs import limits
 from graphs.auth import load_keys
@@ -98,6 +98,7 @@ USED: dict[str, Consumer] = {
     "max_batch": lambda mp, tmp, imp: [imp["max_batch"]],
     "batch_window_ms": lambda mp, tmp, imp: [imp["batch_window_ms"]],
     "hf_fast_decode": lambda mp, tmp, imp: [imp["hf_fast_decode"]],
+    "hf_decode": lambda mp, tmp, imp: [decode_mode.wanted_mode()],
     "model_cache": lambda mp, tmp, imp: [model_cache_dir()],
     "tavily_base_url": lambda mp, tmp, imp: [_tavily_base(mp)],
     "api_keys": lambda mp, tmp, imp: [load_keys()],
@@ -191,6 +192,11 @@ def test_a_bound_rejects_anything_but_a_positive_integer(
             "hf_fast_decode",
             "maybe",
             "invalid value for $COUNCIL_HF_FAST_DECODE: 'maybe' (expected on or off)",
+        ),
+        (
+            "hf_decode",
+            "Static",
+            "invalid value for $COUNCIL_HF_DECODE: 'Static' (expected auto, dynamic or static)",
         ),
         (
             "web_timeout_s",

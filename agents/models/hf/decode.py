@@ -238,10 +238,15 @@ def batch_layout(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.T
     return ids, mask, shared
 
 
-def prefill_shared(model: Any, cache: DynamicCache, prefix: torch.Tensor, rows: int) -> None:
-    """Read a prefix every row shares once (`prefix`: one row), then copy its cache to each row."""
+def read_prefix(model: Any, cache: Cache, prefix: torch.Tensor) -> None:
+    """Run the model over `prefix` (one row) only to fill `cache` with its keys and values."""
     # Only the prefix's keys and values are needed, not its logits over the vocabulary.
     extra = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
     with torch.inference_mode():
         model(input_ids=prefix, cache=cache, use_cache=True, **extra)
+
+
+def prefill_shared(model: Any, cache: DynamicCache, prefix: torch.Tensor, rows: int) -> None:
+    """Read a prefix every row shares once (`prefix`: one row), then copy its cache to each row."""
+    read_prefix(model, cache, prefix)
     cache.batch_repeat_interleave(rows)

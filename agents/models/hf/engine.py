@@ -8,7 +8,9 @@ together and decode with the same settings are left-padded into one batch and
 run through one `generate` call, each row streaming its own tokens and
 stopping on its own stop strings and token limit. A prefix that every row of
 a batch shares is read once; `decode.py` has that and the CPU speed-ups,
-`rows.py` the request types and each row's streaming and stopping.
+`static.py` the static-cache path that transformers compiles on a GPU,
+`decode_mode.py` the measured choice between the two (``COUNCIL_HF_DECODE``),
+and `rows.py` the request types and each row's streaming and stopping.
 
 The registry keeps at most ``$COUNCIL_MAX_ENGINES`` engines: the
 key is partly the caller's choice (model spec, dtype), so an unbounded registry
@@ -34,8 +36,11 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
+from agents.models.hf import decode_mode
 from agents.models.hf.decode import batch_layout, new_cache, prefill_shared, use_small_batch_matmul
+from agents.models.hf.embedded import model_cache_dir
 from agents.models.hf.rows import BatchStreamer, Event, Request, Result, Row, RowsDone, Sampling
+from agents.models.hf.static import StaticCaches, prefill_shared_static
 from tools.lru import LRUCache, release_memory
 from tools.progress import no_progress_bars
 from tools.settings_registry import BY_NAME
@@ -75,6 +80,12 @@ class Engine:
         # `stop` cancels the one and waits out the other.
         self._current: list[Request] = []
         self._busy = threading.Event()
+        # Set for real by `_load` (see decode_mode.py); these are what an unloaded engine reports.
+        self._static: StaticCaches | None = None
+        self.decode_mode: decode_mode.DecodePath = "dynamic"
+        self.decode_probe: dict[str, float] = {}
+        self.warmup_seconds = 0.0
+        self.compile_seconds: dict[tuple[int, int], float] = {}  # observable: first call of each static shape
         # The worker thread loads the model as well as running it: torch work on a
         # second thread gives OpenMP a second thread team, and with more OpenMP
         # threads than cores libgomp stops spin-waiting between parallel regions,
@@ -119,6 +130,27 @@ class Engine:
             self.pad_id = self.tokenizer.eos_token_id
         self.eos_ids = _eos_ids(self.model, self.tokenizer)
         self.context_window = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
+        self._static = StaticCaches(self.model, self.context_window)
+        choice = decode_mode.choose(
+            self.model,
+            self.device,
+            self.pad_id,
+            self._static,
+            engine_key=self.key,
+            verdicts=model_cache_dir() / "decode-verdicts.json",
+        )
+        self.decode_mode = choice.mode
+        self.decode_probe = choice.probe
+        self.warmup_seconds = choice.warmup_seconds
+        if self.decode_mode == "static" and self.device.startswith("cuda"):
+            _allow_recompiles()
+        log.info(
+            "decoding %s on the %s path (%s%s)",
+            self.path.name,
+            self.decode_mode,
+            choice.reason,
+            "".join(f", {path} {secs * 1e3:.1f} ms/token" for path, secs in choice.probe.items()),
+        )
 
     def submit(self, req: Request) -> None:
         """Queue a request; its events arrive through `req.sink` from the worker thread.
@@ -204,6 +236,8 @@ class Engine:
     def _release(self) -> None:
         """Free the model after `close` (the worker's last step)."""
         self.model = None
+        if self._static is not None:
+            self._static.clear()
         release_memory()
         if self.device.startswith("cuda") and torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -250,9 +284,23 @@ class Engine:
     def _generate(self, rows: list[Row]) -> None:
         ids, mask, shared = batch_layout([row.req.input_ids for row in rows], self.pad_id)
         max_new_tokens = max(r.req.max_new_tokens for r in rows)
-        cache = new_cache(self.model, ids.shape[1] + max_new_tokens)
+        need = ids.shape[1] + max_new_tokens
+        fresh_shape = None
+        cache: Any
+        if self.decode_mode == "static" and self._static is not None:
+            cache, fresh = self._static.get(len(rows), need)
+            if fresh and self.device.startswith("cuda"):
+                fresh_shape = (len(rows), cache.max_cache_len)
+                log.info(
+                    "first request of %d rows x %d tokens: compiling the decode step for it", *fresh_shape
+                )
+            if shared:
+                prefill_shared_static(self.model, cache, ids[:1, :shared].to(self.device), len(rows))
+        else:
+            cache = new_cache(self.model, need)
+            if shared:
+                prefill_shared(self.model, cache, ids[:1, :shared].to(self.device), len(rows))
         if shared:
-            prefill_shared(self.model, cache, ids[:1, :shared].to(self.device), len(rows))
             self.shared_prefix_tokens += shared
         sampling = rows[0].req.sampling
         kwargs: dict[str, Any] = {
@@ -272,8 +320,29 @@ class Engine:
         if sampling.seed is not None:
             torch.manual_seed(sampling.seed)
         self.batches_run += 1
+        started = time.monotonic()
         with torch.inference_mode():
             self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kwargs)
+        if fresh_shape is not None:
+            self.compile_seconds[fresh_shape] = time.monotonic() - started
+            log.info(
+                "decode step for %d rows x %d tokens ready (%.1f s)",
+                *fresh_shape,
+                self.compile_seconds[fresh_shape],
+            )
+
+
+def _allow_recompiles(limit: int = 64) -> None:
+    """Let torch compile the decode step for more shapes than its default of 8.
+
+    Past the limit dynamo falls back to eager, silently slow; the shapes the
+    engine makes are few (rows x length buckets), so a higher cap is safe.
+    """
+    config: Any = torch._dynamo.config
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(config, name):
+            setattr(config, name, max(int(getattr(config, name)), limit))
+            return
 
 
 def _eos_ids(model: Any, tokenizer: PreTrainedTokenizerBase) -> set[int]:
