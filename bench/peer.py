@@ -181,8 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(THREADS)
     llm = ChatLocalHF(model="embedded", temperature=0.0, repetition_penalty=1.0, max_new_tokens=args.tokens)
     messages = [SystemMessage(SYSTEM), HumanMessage(f"Context:\n{CONTEXT}\n\nTask: {TASK}")]
-    engine = llm.engine()
-    ids = llm._prompt_ids(engine, messages, None, None)
+    ids = llm.prompt_ids(messages)
     result["prompt_tokens"] = len(ids)
     log(f"prompt: {len(ids)} tokens; adapter loaded")
 

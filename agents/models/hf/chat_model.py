@@ -170,8 +170,17 @@ class ChatLocalHF(BaseChatModel):
         self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
     ) -> int:
         """Exact prompt length of `messages` as the chat template renders them."""
+        return len(self.prompt_ids(messages, tools))
+
+    def prompt_ids(
+        self, messages: Sequence[BaseMessage], tools: Sequence[Any] | None = None, tool_choice: Any = None
+    ) -> list[int]:
+        """The token ids the model reads for `messages`: the chat template rendered, then tokenized.
+
+        Benchmarks feed these same ids to a bare ``model.generate`` so both sides do equal work.
+        """
         formatted = [convert_to_openai_tool(t) for t in tools] if tools else None
-        return len(self._prompt_ids(self.engine(), messages, formatted, None))
+        return self._prompt_ids(self.engine(), messages, formatted, tool_choice)
 
     # -- generation ------------------------------------------------------------
 
