@@ -55,6 +55,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from bench.common import finish, log, quiet_transformers  # noqa: E402
+from bench.roofline import copy_bandwidth, roofline_efficiency, weights_bytes  # noqa: E402
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -236,7 +237,7 @@ def generation_figures(llm: ChatLocalHF, engine: Engine, n: int = NEW_TOKENS) ->
     """
     penalty = llm.repetition_penalty
     first, second = LONG_PROMPTS[0], LONG_PROMPTS[1]
-    ids = [llm._prompt_ids(engine, messages_for(p), None, None) for p in (first, second)]
+    ids = [llm.prompt_ids(messages_for(p)) for p in (first, second)]
 
     calls_for_two: list[int] = []  # generate calls each pair of concurrent requests took
 
@@ -293,27 +294,9 @@ def generation_figures(llm: ChatLocalHF, engine: Engine, n: int = NEW_TOKENS) ->
     }
 
 
-def weights_bytes(model: Any) -> int:
-    """Bytes of all parameters, each storage counted once (tied embeddings once)."""
-    seen: dict[int, int] = {}
-    for param in model.parameters():
-        seen[param.data_ptr()] = max(seen.get(param.data_ptr(), 0), param.numel() * param.element_size())
-    return sum(seen.values())
-
-
 def memory_bandwidth(reps: int = 5) -> float:
     """GB/s of a 512 MiB tensor copy, counting bytes read plus written (best of `reps`)."""
-    n = 128 * 1024 * 1024
-    src = torch.ones(n, dtype=torch.float32)
-    dst = torch.zeros(n, dtype=torch.float32)
-    dst.copy_(src)
-    best = float("inf")
-    for _ in range(reps):
-        started = time.perf_counter()
-        dst.copy_(src)
-        best = min(best, time.perf_counter() - started)
-    del src, dst
-    return 2 * n * 4 / best / 1e9
+    return copy_bandwidth("cpu", reps=reps) / 1e9
 
 
 def roofline(decode_tok_s: float, model: Any) -> dict[str, Any]:
@@ -321,7 +304,7 @@ def roofline(decode_tok_s: float, model: Any) -> dict[str, Any]:
     size = weights_bytes(model)
     bandwidth = memory_bandwidth()
     return {
-        "roofline_efficiency": size * decode_tok_s / (bandwidth * 1e9),
+        "roofline_efficiency": roofline_efficiency(size, decode_tok_s, 1, bandwidth * 1e9),
         "weights_bytes": size,
         "mem_bandwidth_gb_s": bandwidth,
     }
