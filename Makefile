@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TASK   ?= Draft an AI-compliance standard for a hospital triage chatbot in the EU.
 
-.PHONY: setup run test lint unit integration bench bench-report bench-models bench-retrieval bench-graph bench-server bench-memory bench-peer llama-cpp clean
+.PHONY: setup run test lint unit integration bench bench-report bench-models bench-retrieval bench-graph bench-server bench-memory bench-peer bench-gpu llama-cpp clean
 
 # Only the report goes to stdout (`make run > report.md`): recipes are not echoed (@),
 # and set-up progress (pip's own lines, about two minutes the first time) goes to stderr.
@@ -55,6 +55,10 @@ llama-cpp: setup
 
 bench-peer: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/peer.py
+
+# Needs a CUDA GPU; without one it refuses (GPU_ARGS=--tiny runs the CPU dry run).
+bench-gpu: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/gpu.py $(GPU_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
