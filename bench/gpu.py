@@ -49,28 +49,31 @@ JSON, the last stdout line (keys are stable):
 
 - ``device``, ``gpu`` (name or null), ``dtype``, ``tiny``, ``tokenizer``, ``prompt_tokens``,
   ``new_tokens``, ``reps``, ``batches``, ``repetition_penalty``, ``budget_s``,
-  ``bandwidth_bytes_per_s``, ``transformers``, ``torch_cuda``,
+  ``bandwidth_bytes_per_s``, ``transformers``, ``torch_cuda``, ``torch_threads``,
   ``decode_modes``: ``{"setting", "supported", "modes"}``.
 - ``shapes.<shape>``: ``config`` (the Llama shape), ``params``, ``weight_bytes``,
-  ``zeroed_token_ids``, ``prompt_tokens`` (per prompt), and ``paths.<path>``:
+  ``zeroed_token_ids``, ``pad_id``, ``eos_ids``, ``prompt_tokens`` (per prompt), and ``paths.<path>``:
   ``batch_1`` / ``batch_8`` each with ``ttft_s``, ``decode_tok_s``, ``e2e_tok_s``,
   ``ms_per_step``, ``roofline_efficiency``, ``warmup_s``, ``first_token_runs_s``,
   ``full_runs_s`` (plus ``generate_calls`` per adapter call: 1 = batched);
   adapter paths also ``decode_mode``, ``decode_probe``, ``load_warmup_s``
-  (the engine's load-time probe/compile), ``load_s``; ``static_cache`` also
+  (the engine's load-time probe/compile; all three null on an engine without
+  decode modes), ``load_s``; ``static_cache`` also
   ``compiled`` and ``note``. ``adapter_vs_best_transformers.batch_<b>``:
   ``ratio``, ``adapter_tok_s``, ``best``, ``best_tok_s``.
 - Headline figures, also in the table: ``adapter_vs_best_transformers_<shape>_b<batch>``
   (adapter in the mode ``auto`` picks / the better of ``generate`` and
-  ``static_cache``, decode tok/s; target >= 1.0) and
-  ``roofline_efficiency_<shape>_b1`` (adapter, auto; target >= 0.3 for ``1.1b``).
+  ``static_cache``, decode tok/s; target >= 1.0),
+  ``roofline_efficiency_<shape>_b1`` (adapter, auto; target >= 0.3 for ``1.1b``),
+  ``adapter_load_warmup_s_<shape>`` and ``static_cache_warmup_s_<shape>_b1`` (reported).
 - ``skipped``: ``[{"section", "reason"}]``, sections left out by ``--budget-s``
   (one starts only when the time spent since the start plus the longest earlier
   run of its kind fits) or for want of an earlier section; ``errors``:
   ``{section: one line}`` (the traceback goes to stderr).
 - ``meta``, ``total_s`` (bench/common.py).
 
-Exit status: 0, or 1 when a section failed (the JSON is printed either way), 2 for no device.
+Exit status: 0; 1 when a section failed (the JSON is printed either way); 2 for no
+device or a bad option (one line on stderr, no JSON).
 """
 
 from __future__ import annotations
