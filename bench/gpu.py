@@ -344,21 +344,27 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def measure(call: Callable[[int], list[int]], batch: int, new_tokens: int, reps: int) -> dict[str, Any]:
+def measure(
+    call: Callable[[int], list[int]],
+    batch: int,
+    new_tokens: int,
+    reps: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, Any]:
     """Warm up, then `reps` rounds of a 1-token and an N-token call; figures from medians.
 
     `call(n)` makes `n` tokens on each of `batch` rows and returns each row's count.
     """
-    started = time.perf_counter()
+    started = clock()
     check_tokens(call(new_tokens), batch, new_tokens)
-    warmup_s = time.perf_counter() - started
+    warmup_s = clock() - started
     check_tokens(call(1), batch, 1)
     runs: dict[int, list[float]] = {1: [], new_tokens: []}
     for _ in range(reps):
         for n in runs:
-            started = time.perf_counter()
+            started = clock()
             counts = call(n)
-            runs[n].append(time.perf_counter() - started)
+            runs[n].append(clock() - started)
             check_tokens(counts, batch, n)
     return {
         **timing_figures(runs[1], runs[new_tokens], batch, new_tokens),

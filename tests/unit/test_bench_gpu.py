@@ -181,17 +181,32 @@ def test_headline_leaves_out_what_was_not_measured() -> None:
     }
 
 
-def test_measure_times_rounds_after_an_untimed_warm_up() -> None:
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_measure_times_rounds_after_a_warm_up_it_reports_apart() -> None:
+    clock = _Clock()
     asked: list[int] = []
 
     def call(n: int) -> list[int]:
         asked.append(n)
+        # 10 ms of prefill and first token, 5 ms per further step; the first call also compiles 2 s.
+        clock.now += 0.010 + 0.005 * (n - 1) + (2.0 if len(asked) == 1 else 0.0)
         return [n, n]
 
-    result = gpu.measure(call, batch=2, new_tokens=16, reps=3)
-    assert asked == [16, 1, 1, 16, 1, 16, 1, 16]
-    assert len(result["first_token_runs_s"]) == len(result["full_runs_s"]) == 3
-    assert result["warmup_s"] >= 0
+    result = gpu.measure(call, batch=2, new_tokens=17, reps=3, clock=clock)
+    assert asked == [17, 1, 1, 17, 1, 17, 1, 17]
+    assert result["warmup_s"] == pytest.approx(2.09)
+    assert result["first_token_runs_s"] == pytest.approx([0.010] * 3)
+    assert result["full_runs_s"] == pytest.approx([0.090] * 3)
+    assert result["ttft_s"] == pytest.approx(0.010)
+    assert result["ms_per_step"] == pytest.approx(5.0)
+    assert result["decode_tok_s"] == pytest.approx(400.0)  # 2 rows x 200 steps/s
 
 
 def test_measure_fails_when_a_row_stops_early() -> None:
@@ -199,14 +214,6 @@ def test_measure_fails_when_a_row_stops_early() -> None:
         gpu.measure(lambda n: [n, min(n, 9)], batch=2, new_tokens=16, reps=3)
     with pytest.raises(gpu.UnequalWork):
         gpu.measure(lambda n: [n], batch=2, new_tokens=16, reps=3)
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_budget_skips_a_section_that_would_overrun_and_lists_it() -> None:
