@@ -30,7 +30,8 @@ first words), greedy, no repetition penalty:
 - ``adapter_<mode>``: ``load_chat_model("hf/<folder>")``; batch 8 is 8
   concurrent ``ainvoke`` calls, which the engine batches. Once per engine
   decode mode (``COUNCIL_HF_DECODE`` = auto, dynamic, static, the engine
-  reloaded for each); an engine without decode modes runs ``adapter_auto`` only.
+  reloaded for each; auto's load-time probe runs afresh, in a model cache of
+  the run's own).
 - ``generate``: plain ``model.generate`` (dynamic cache) on a left-padded batch.
 - ``static_cache``: ``model.generate(cache_implementation="static")``. On CUDA
   transformers compiles the decode step by itself; on CPU it runs uncompiled
@@ -50,15 +51,15 @@ JSON, the last stdout line (keys are stable):
 - ``device``, ``gpu`` (name or null), ``dtype``, ``tiny``, ``tokenizer``, ``prompt_tokens``,
   ``new_tokens``, ``reps``, ``batches``, ``repetition_penalty``, ``budget_s``,
   ``bandwidth_bytes_per_s``, ``transformers``, ``torch_cuda``, ``torch_threads``,
-  ``decode_modes``: ``{"setting", "supported", "modes"}``.
+  ``decode_modes``: ``{"setting", "modes"}``.
 - ``shapes.<shape>``: ``config`` (the Llama shape), ``params``, ``weight_bytes``,
   ``zeroed_token_ids``, ``pad_id``, ``eos_ids``, ``prompt_tokens`` (per prompt), and ``paths.<path>``:
   ``batch_1`` / ``batch_8`` each with ``ttft_s``, ``decode_tok_s``, ``e2e_tok_s``,
   ``ms_per_step``, ``roofline_efficiency``, ``warmup_s``, ``first_token_runs_s``,
   ``full_runs_s`` (plus ``generate_calls`` per adapter call: 1 = batched);
   adapter paths also ``decode_mode``, ``decode_probe``, ``load_warmup_s``
-  (the engine's load-time probe/compile; all three null on an engine without
-  decode modes), ``load_s``; ``static_cache`` also
+  (the engine's path, its auto-mode probe in seconds per token, its load-time
+  probe/compile seconds), ``load_s``; ``static_cache`` also
   ``compiled`` and ``note``. ``adapter_vs_best_transformers.batch_<b>``:
   ``ratio``, ``adapter_tok_s``, ``best``, ``best_tok_s``.
 - Headline figures, also in the table: ``adapter_vs_best_transformers_<shape>_b<batch>``
@@ -100,6 +101,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 
 from bench.common import T0, finish, log, quiet_transformers  # noqa: E402
 from bench.roofline import copy_bandwidth, roofline_efficiency, weights_bytes  # noqa: E402
+from tools.settings_registry import BY_NAME  # noqa: E402
 
 if TYPE_CHECKING:
     import torch
@@ -111,9 +113,12 @@ T = TypeVar("T")
 
 BATCHES = (1, 8)
 SHAPES = ("1.1b", "135m")
-#: The engine's decode modes; the process setting is read when an engine loads.
-DECODE_ENV = "COUNCIL_HF_DECODE"
+#: The engine's decode modes (``COUNCIL_HF_DECODE``), read when an engine loads: auto first,
+#: since the headline ratio is the adapter in the mode auto picks.
+DECODE_ENV = BY_NAME["hf_decode"].env
 DECODE_MODES = ("auto", "dynamic", "static")
+#: Where engines keep their auto-mode verdicts: a temporary one per run (see `main`).
+CACHE_ENV = BY_NAME["model_cache"].env
 TRANSFORMERS_PATHS = ("generate", "static_cache")
 #: Greedy without a penalty on every side, as the issue's H200 table was measured.
 REPETITION_PENALTY = 1.0
@@ -513,17 +518,17 @@ def unload_adapters(device: str) -> None:
 
 
 @contextmanager
-def decode_mode(mode: str) -> Iterator[None]:
-    """Set the engine's decode mode for the engines loaded inside, then restore the setting."""
-    before = os.environ.get(DECODE_ENV)
-    os.environ[DECODE_ENV] = mode
+def env_setting(name: str, value: str) -> Iterator[None]:
+    """Set a process setting (an environment variable) inside the block, then restore it."""
+    before = os.environ.get(name)
+    os.environ[name] = value
     try:
         yield
     finally:
         if before is None:
-            os.environ.pop(DECODE_ENV, None)
+            os.environ.pop(name, None)
         else:
-            os.environ[DECODE_ENV] = before
+            os.environ[name] = before
 
 
 @dataclass(frozen=True)
@@ -557,17 +562,16 @@ def prompts_for(llm: ChatLocalHF, target: int) -> Prompts:
 class Bench:
     """One run: the options, the device, the time budget and the shapes' figures."""
 
-    def __init__(self, args: argparse.Namespace, device: str) -> None:
+    def __init__(self, args: argparse.Namespace, device: str, base: Path) -> None:
         from agents.models.hf.device import choose_dtype
 
         self.args = args
         self.device = device
+        self.base = base  # config of the 135m shape, tokenizer of both
         self.dtype = choose_dtype(device)
         self.dtype_name = str(self.dtype).removeprefix("torch.")
         self.sections = Sections(args.budget_s, started=T0)  # the budget counts from the start
         self.bandwidth = 0.0
-        #: Whether the engine has decode modes: known once `adapter_auto` has loaded.
-        self.modes_supported = False
 
     def measured(
         self, name: str, kind: str, call: Callable[[int], list[int]], batch: int
@@ -599,7 +603,7 @@ class Bench:
         def load() -> tuple[ChatLocalHF, Prompts]:
             unload_adapters(self.device)
             started = time.perf_counter()
-            with decode_mode(mode):
+            with env_setting(DECODE_ENV, mode):
                 llm = load_chat_model(
                     f"hf/{folder}",
                     device=self.device,
@@ -611,10 +615,9 @@ class Bench:
                 assert isinstance(llm, ChatLocalHF)
                 engine = llm.engine()
             figures["load_s"] = time.perf_counter() - started
-            # The engine's decode-mode interface; an engine from before it has none of the three.
-            figures["decode_mode"] = getattr(engine, "decode_mode", None)
-            figures["decode_probe"] = getattr(engine, "decode_probe", None)
-            figures["load_warmup_s"] = getattr(engine, "warmup_seconds", None)
+            figures["decode_mode"] = engine.decode_mode
+            figures["decode_probe"] = engine.decode_probe
+            figures["load_warmup_s"] = engine.warmup_seconds
             # What ends and pads a row, for the transformers side to decode alike.
             out["pad_id"], out["eos_ids"] = engine.pad_id, sorted(engine.eos_ids)
             return llm, prompts_for(llm, self.args.prompt_tokens)
@@ -676,22 +679,18 @@ class Bench:
         info = self.sections.run(
             f"{name}/build",
             "build",
-            lambda: build_model(
-                name, self.args.tiny, self.args.tokenizer or base_folder(), folder, self.device, self.dtype
-            ),
+            lambda: build_model(name, self.args.tiny, self.base, folder, self.device, self.dtype),
         )
         if info is None:
             self.sections.skip(f"{name}/*", "no model: its build did not run")
             return out
         out.update(info)
-        prompts = self.adapter(name, folder, "auto", out)
+        prompts = None
+        for mode in DECODE_MODES:
+            prompts = self.adapter(name, folder, mode, out) or prompts
+        unload_adapters(self.device)
         if prompts is not None:
             out["prompt_tokens"] = [len(ids) for ids in prompts.ids]
-            self.modes_supported = out["paths"]["adapter_auto"]["decode_mode"] is not None
-        if self.modes_supported:
-            for mode in DECODE_MODES[1:]:
-                self.adapter(name, folder, mode, out)
-        unload_adapters(self.device)
         if prompts is None:
             for path in TRANSFORMERS_PATHS:
                 self.sections.skip(f"{name}/{path}", "no prompt ids: the adapter did not load")
@@ -783,7 +782,9 @@ def main(argv: list[str] | None = None) -> int:
         # Two-layer models gain nothing from a second thread, and on a busy machine OpenMP's
         # thread team made a tiny generate call 3-40x slower (12 ms vs 37-480 ms, load 6 on 2 cores).
         torch.set_num_threads(1)
-    bench = Bench(args, device)
+    if not args.tokenizer:
+        log("locating the embedded model (converting its GGUF the first time)")
+    bench = Bench(args, device, args.tokenizer or base_folder())
     gpu = torch.cuda.get_device_name(0) if device == "cuda" else None
     log(
         f"device {device} ({gpu or 'cpu'}), {bench.dtype_name}, shapes {','.join(args.shapes)}"
@@ -811,15 +812,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     work = Path(tempfile.mkdtemp(prefix="council-bench-gpu-"))
     try:
-        for name in args.shapes:
-            result["shapes"][name] = bench.shape(name, work)
+        # A model cache of the run's own: auto mode measures its probe afresh every run,
+        # and the verdicts about temporary folders do not pile up in the user's cache.
+        with env_setting(CACHE_ENV, str(work / "model-cache")):
+            for name in args.shapes:
+                result["shapes"][name] = bench.shape(name, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    result["decode_modes"] = {
-        "setting": DECODE_ENV,
-        "supported": bench.modes_supported,
-        "modes": list(DECODE_MODES) if bench.modes_supported else ["auto"],
-    }
+    result["decode_modes"] = {"setting": DECODE_ENV, "modes": list(DECODE_MODES)}
     result.update(headline(result["shapes"]))
     result["skipped"] = bench.sections.skipped
     result["errors"] = bench.sections.errors

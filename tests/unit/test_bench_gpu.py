@@ -266,15 +266,23 @@ def test_prompts_reach_the_target_and_differ_from_the_first_word() -> None:
     assert len({len(ids) for ids in prompts.ids}) == 1  # equal lengths: no padding on either side
 
 
-def test_decode_mode_sets_the_engine_setting_and_restores_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_setting_sets_a_process_setting_and_restores_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert gpu.DECODE_ENV == "COUNCIL_HF_DECODE" and gpu.CACHE_ENV == "COUNCIL_MODEL_CACHE"
     monkeypatch.setenv(gpu.DECODE_ENV, "dynamic")
-    with gpu.decode_mode("static"):
+    with gpu.env_setting(gpu.DECODE_ENV, "static"):
         assert os.environ[gpu.DECODE_ENV] == "static"
     assert os.environ[gpu.DECODE_ENV] == "dynamic"
     monkeypatch.delenv(gpu.DECODE_ENV)
-    with gpu.decode_mode("auto"):
-        pass
+    with pytest.raises(RuntimeError), gpu.env_setting(gpu.DECODE_ENV, "auto"):
+        raise RuntimeError("a failed load")
     assert gpu.DECODE_ENV not in os.environ
+
+
+def test_every_decode_mode_is_one_the_setting_accepts() -> None:
+    from tools.settings_registry import BY_NAME
+
+    assert gpu.DECODE_MODES[0] == "auto"  # the headline ratio uses the mode auto picks
+    assert set(gpu.DECODE_MODES) == set(BY_NAME["hf_decode"].choices or ())
 
 
 def test_left_padding() -> None:
