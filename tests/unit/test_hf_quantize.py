@@ -167,9 +167,13 @@ def test_int8_is_refused_off_the_cpu() -> None:
 # -- what int8 does to the model ----------------------------------------------------
 
 
+@pytest.mark.parametrize("kernel_rows", [Int8Linear.max_kernel_rows, 0])  # int8 kernel; dequantized
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("bias", [False, True])
-def test_int8_linear_matches_the_float_layer(dtype: torch.dtype, bias: bool) -> None:
+def test_int8_linear_matches_the_float_layer(
+    dtype: torch.dtype, bias: bool, kernel_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Int8Linear, "max_kernel_rows", kernel_rows)
     torch.manual_seed(1)
     linear = nn.Linear(48, 40, bias=bias).to(dtype)
     with torch.no_grad():

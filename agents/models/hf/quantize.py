@@ -14,10 +14,28 @@ matrix, 49152 x 576): it is tied to the input embedding, and converting it
 gives the head its own int8 copy while the embedding keeps its float one (a
 lookup reads one row per token, so it costs no bandwidth).
 
-Why not a library: torchao 0.18's ``Int8WeightOnlyConfig`` casts the whole
-int8 weight to the activation dtype at every call, and optimum-quanto's int8
-ran ~5x slower than fp32; ``bench/quantize_candidates.py`` measured them side
-by side (figures in `AUTO_ON_CPU`).
+Measured by ``bench/quantize_candidates.py`` (one process, candidates
+interleaved, 2-core AVX-512 CPU shared with a compile job, load average 2-4;
+256-token prompts, 64 greedy tokens, decode tokens/s without the prefill,
+median of 3), against fp32 with the engine's small-batch matmul:
+
+=================  ===========  ===========  ==========================
+weights            batch 1      batch 2      first 40 tokens = fp32's
+=================  ===========  ===========  ==========================
+fp32               15.0 tok/s   16.3 tok/s   40/40
+bf16               1.47x        2.22x        31/40
+int8 (this)        2.46x        3.98x        25/40 (as optimum-quanto's)
+quantize_dynamic   2.70x        4.62x        2/40 (another text)
+torchao int8       0.71x        1.11x        3/40
+optimum-quanto     ~0.27x       not timed    25/40
+=================  ===========  ===========  ==========================
+
+torchao 0.18's ``Int8WeightOnlyConfig`` casts the whole int8 weight to the
+activation dtype at every call; optimum-quanto's int8 took 3.7x fp32's time
+for the 40 tokens and was not timed further; torch's ``quantize_dynamic``
+also rounds the activations to int8 and changes what the model says. int8
+here writes the same 40 tokens as optimum-quanto's weight-only int8: where
+it leaves fp32's text is the int8 rounding, not this kernel.
 """
 
 from __future__ import annotations
@@ -25,6 +43,7 @@ from __future__ import annotations
 import logging
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from typing_extensions import override
 
@@ -34,7 +53,7 @@ log = logging.getLogger(__name__)
 
 #: Every value the option takes.
 CHOICES: tuple[str, ...] = BY_NAME["hf_quantize"].choices
-#: What ``auto`` means on a CPU: the measured winner (see the module docstring).
+#: What ``auto`` means on a CPU: the measured winner (the table in the module docstring).
 AUTO_ON_CPU = "int8"
 #: The activation dtype the int8 kernel is fast with.
 COMPUTE_DTYPE = torch.bfloat16
@@ -73,6 +92,8 @@ class Int8Linear(nn.Module):
     qweight: torch.Tensor
     scales: torch.Tensor
     bias: torch.Tensor | None
+    #: Up to this many rows (decoding) the int8 kernel runs; more (a prompt) dequantize first.
+    max_kernel_rows = 32
 
     def __init__(self, linear: nn.Linear) -> None:
         super().__init__()
@@ -87,7 +108,13 @@ class Int8Linear(nn.Module):
     @override
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.reshape(-1, self.in_features).to(COMPUTE_DTYPE)
-        y = torch._weight_int8pack_mm(rows, self.qweight, self.scales).to(x.dtype)
+        if rows.shape[0] <= self.max_kernel_rows:
+            y = torch._weight_int8pack_mm(rows, self.qweight, self.scales)
+        else:
+            # A prompt's many rows make the product compute-bound: the int8 kernel is slower
+            # there than a bf16 matmul over the weight dequantized once for the call.
+            y = F.linear(rows, self.qweight.to(COMPUTE_DTYPE) * self.scales[:, None])
+        y = y.to(x.dtype)
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*x.shape[:-1], self.out_features)
