@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import os
 import shutil
@@ -301,21 +302,11 @@ def generation_figures(llm: ChatLocalHF, engine: Engine, n: int = NEW_TOKENS) ->
     }
 
 
-def _plain_tensors(tensor: torch.Tensor) -> list[torch.Tensor]:
-    """The plain tensors holding `tensor`'s data: itself, or a quantized weight's int8 data and scales."""
-    flatten = getattr(type(tensor), "__tensor_flatten__", None)
-    if flatten is None:
-        return [tensor]
-    names, _ = flatten(tensor)
-    return [t for name in names for t in _plain_tensors(getattr(tensor, name))]
-
-
 def weights_bytes(model: Any) -> int:
-    """Bytes of all parameters as stored, each storage counted once (tied embeddings once)."""
+    """Bytes of all parameters and buffers (int8 layers keep their weights as buffers), each storage once."""
     seen: dict[int, int] = {}
-    for param in model.parameters():
-        for data in _plain_tensors(param):
-            seen[data.data_ptr()] = max(seen.get(data.data_ptr(), 0), data.numel() * data.element_size())
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        seen[tensor.data_ptr()] = max(seen.get(tensor.data_ptr(), 0), tensor.numel() * tensor.element_size())
     return sum(seen.values())
 
 
