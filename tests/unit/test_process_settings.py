@@ -14,7 +14,7 @@ import tavily
 from platformdirs import user_cache_dir, user_data_dir
 
 from agents.models import openai_server
-from agents.models.hf import engine
+from agents.models.hf import engine, quantize
 from agents.models.hf.embedded import model_cache_dir
 from graphs import limits
 from graphs.auth import load_keys
@@ -98,6 +98,7 @@ USED: dict[str, Consumer] = {
     "max_batch": lambda mp, tmp, imp: [imp["max_batch"]],
     "batch_window_ms": lambda mp, tmp, imp: [imp["batch_window_ms"]],
     "hf_fast_decode": lambda mp, tmp, imp: [imp["hf_fast_decode"]],
+    "hf_quantize": lambda mp, tmp, imp: [quantize.default_quantize()],
     "model_cache": lambda mp, tmp, imp: [model_cache_dir()],
     "tavily_base_url": lambda mp, tmp, imp: [_tavily_base(mp)],
     "api_keys": lambda mp, tmp, imp: [load_keys()],

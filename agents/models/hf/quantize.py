@@ -59,6 +59,19 @@ AUTO_ON_CPU = "int8"
 COMPUTE_DTYPE = torch.bfloat16
 
 
+def default_quantize() -> str:
+    """``$COUNCIL_HF_QUANTIZE``, lower-cased: what a model without the option gets (before ``auto`` resolves).
+
+    Raises:
+        ValueError: one line naming the variable for a value not in `CHOICES`.
+    """
+    setting = BY_NAME["hf_quantize"]
+    value: str = setting.from_env()
+    if value.strip().lower() not in CHOICES:
+        raise ValueError(f"invalid value for ${setting.env}: {value!r} (expected {setting.expected})")
+    return value.strip().lower()
+
+
 def choose_quantize(device: str, quantize: str | None = None) -> str:
     """Resolve the option to ``none`` or ``int8``: None reads ``$COUNCIL_HF_QUANTIZE``.
 
@@ -70,10 +83,7 @@ def choose_quantize(device: str, quantize: str | None = None) -> str:
             `CHOICES`, or for int8 on a device other than the CPU.
     """
     if quantize is None or quantize == "":
-        setting = BY_NAME["hf_quantize"]
-        quantize = setting.from_env()
-        if quantize.strip().lower() not in CHOICES:
-            raise ValueError(f"invalid value for ${setting.env}: {quantize!r} (expected {setting.expected})")
+        quantize = default_quantize()
     elif not isinstance(quantize, str) or quantize.strip().lower() not in CHOICES:
         raise ValueError(f"invalid model option quantize={quantize!r}: use one of {', '.join(CHOICES)}")
     quantize = quantize.strip().lower()
