@@ -14,10 +14,11 @@ candidate is the embedded SmolLM2-135M-Instruct loaded afresh and converted:
   activations, every linear layer, the tied ``lm_head`` included (the
   embedding keeps its fp32 copy);
 - ``torchao_int8``: torchao's ``Int8WeightOnlyConfig`` on every linear layer,
-  when torchao is importable;
+  when torchao is importable (not a dependency: ``pip install torchao==0.18.0``);
 - ``dynamic_int8``: ``torch.ao.quantization.quantize_dynamic`` (fbgemm int8
   weights and activations);
-- ``quanto_int8``: optimum-quanto ``qint8`` weights, when it is importable.
+- ``quanto_int8``: optimum-quanto ``qint8`` weights, when it is importable
+  (``pip install --target DIR optimum-quanto`` and DIR on ``PYTHONPATH``).
 
 Candidates run interleaved (order reversed every round) so a background job
 loads them alike. Per candidate: load-and-convert seconds, decode tokens/s at
@@ -25,8 +26,9 @@ batch 1 and 2 (256-token prompts, 64 greedy new tokens; decode excludes the
 prefill, measured by a 1-token run), median of `REPS`, and the share of the
 first 40 greedy tokens of a compliance prompt equal to fp32's (that run's
 seconds too: a candidate over `SLOW` times fp32's is left out of the timed
-rounds). The last
-stdout line is a JSON object of every figure, with ``os.getloadavg()`` per round.
+rounds). The last stdout line is a JSON object of every figure, with
+``os.getloadavg()`` per round. The figures of the run that chose the default
+are in `agents/models/hf/quantize.py`.
 """
 
 from __future__ import annotations
