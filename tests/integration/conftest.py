@@ -24,8 +24,7 @@ def embedded_model():
     """The real embedded model (greedy, short replies), loaded once for the whole session."""
     from agents.models.hf import ChatLocalHF
 
-    # fp32: the adapter tests' expected texts are fp32's greedy replies (int8: test_hf_int8.py).
-    model = ChatLocalHF(model="embedded", max_new_tokens=EMBEDDED_TEST_MAX_NEW_TOKENS, quantize="none")
+    model = ChatLocalHF(model="embedded", max_new_tokens=EMBEDDED_TEST_MAX_NEW_TOKENS)
     model.engine()  # load (and convert on a fresh machine) up front, not inside a timed test
     return model
 
