@@ -22,6 +22,13 @@ all measured side by side in this run:
 - ``roofline_efficiency``: weight bytes read per decoded token x decode
   tokens/s (prefill excluded) / memory bandwidth of a large tensor copy.
   Reported, no target.
+- ``quantized_vs_fp32_decode``: decode tokens/s (prefill excluded) of bare
+  ``model.generate`` on an engine loaded with ``quantize="int8"`` / the same on
+  the fp32 engine, batch 1; ``quantized_vs_fp32_decode_b2`` at batch 2. Runs
+  interleaved, median of `REPS`; both sides forced to the same token count.
+  Target >= 1.0: ``quantize=auto`` picks int8 on CPU only while it wins.
+  The other generation figures stay on the fp32 engine (``quantize="none"``),
+  comparable with earlier runs.
 - ``rss_three_personas_vs_one``: process RSS after three `load_chat_model()`
   personas (different options) have each generated once / RSS after one has,
   measured in a fresh subprocess (``--rss-child``). Target <= 1.1.
@@ -44,6 +51,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -310,6 +318,41 @@ def roofline(decode_tok_s: float, model: Any) -> dict[str, Any]:
     }
 
 
+def quantized_figures(
+    fp32: Engine, int8: Engine, ids: list[list[int]], n: int = NEW_TOKENS
+) -> dict[str, Any]:
+    """Decode rate of the int8 engine over the fp32 one, at batch 1 and 2, interleaved.
+
+    Decode excludes the prefill: (n - 1) new tokens over the n-token run less
+    the 1-token run. ``min_new_tokens`` holds both models to n tokens (their
+    greedy texts differ, and one may reach EOS first).
+    """
+    penalty = 1.0
+    runs: dict[str, Callable[[], tuple[float, int]]] = {}
+    for name, engine in (("fp32", fp32), ("int8", int8)):
+        for rows in (1, 2):
+            for tokens in (1, n):
+                key = f"{name}_b{rows}_{tokens}"
+                runs[key] = partial(raw_runs, engine, ids[:rows], tokens, penalty, tokens)
+    for run in runs.values():  # warm-up
+        run()
+    log(f"  {REPS} interleaved rounds of {', '.join(runs)}")
+    times = interleaved(runs, REPS, {name: int(name.rsplit("_", 1)[1]) for name in runs})
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+    rate = {
+        f"{name}_b{rows}": rows * (n - 1) / (med[f"{name}_b{rows}_{n}"] - med[f"{name}_b{rows}_1"])
+        for name in ("fp32", "int8")
+        for rows in (1, 2)
+    }
+    return {
+        "quantized_vs_fp32_decode": rate["int8_b1"] / rate["fp32_b1"],
+        "quantized_vs_fp32_decode_b2": rate["int8_b2"] / rate["fp32_b2"],
+        "quantized_decode_tok_s": {key: value for key, value in rate.items()},
+        "int8_weights_bytes": weights_bytes(int8.model),
+        "quantized_runs_s": times,
+    }
+
+
 def rss_child() -> dict[str, Any]:
     """In a fresh process: RSS after one persona generated, then after three."""
     from agents import load_chat_model
@@ -350,6 +393,8 @@ TARGETS: dict[str, tuple[str, float | None]] = {
     "batched_2_vs_1": ("<=", 1.4),
     "roofline_efficiency": ("report", None),
     "raw_batched_2_vs_1": ("report", None),
+    "quantized_vs_fp32_decode": (">=", 1.0),
+    "quantized_vs_fp32_decode_b2": ("report", None),
     "rss_three_personas_vs_one": ("<=", 1.1),
 }
 
@@ -368,7 +413,10 @@ def run_all() -> dict[str, Any]:
     from agents import load_chat_model
     from agents.models.hf import ChatLocalHF
 
-    llm = load_chat_model(EMBEDDED_SPEC, device="cpu", temperature=0.0, max_new_tokens=NEW_TOKENS)
+    # fp32 weights: these figures stay comparable with runs before the quantize option.
+    llm = load_chat_model(
+        EMBEDDED_SPEC, device="cpu", temperature=0.0, max_new_tokens=NEW_TOKENS, quantize="none"
+    )
     assert isinstance(llm, ChatLocalHF)
     engine = llm.engine()
     log(f"generation: adapter vs raw generate, two concurrent requests vs one ({NEW_TOKENS} tokens each)")
@@ -379,6 +427,16 @@ def run_all() -> dict[str, Any]:
     log("roofline: weight bytes x decode rate over copy bandwidth")
     result.update(roofline(result["decode_tok_s"], engine.model))
     log(f"  decode {result['decode_tok_s']:.1f} tok/s, bandwidth {result['mem_bandwidth_gb_s']:.1f} GB/s")
+
+    log("int8 weights (quantize=int8) vs fp32: decode rate at batch 1 and 2")
+    int8_llm = load_chat_model(EMBEDDED_SPEC, device="cpu", quantize="int8")
+    assert isinstance(int8_llm, ChatLocalHF)
+    ids = [llm._prompt_ids(engine, messages_for(p), None, None) for p in LONG_PROMPTS[:2]]
+    result.update(quantized_figures(engine, int8_llm.engine(), ids))
+    log(
+        f"  int8/fp32 decode {result['quantized_vs_fp32_decode']:.2f} (batch 1), "
+        f"{result['quantized_vs_fp32_decode_b2']:.2f} (batch 2)"
+    )
 
     log("RSS of one vs three personas, in a fresh subprocess")
     result.update(measure_rss())

@@ -8,6 +8,7 @@ sheet: a large tensor copy on the same device, counting bytes read plus written.
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -18,10 +19,13 @@ COPY_BYTES = 512 * 1024 * 1024
 
 
 def weights_bytes(model: Any) -> int:
-    """Bytes of all parameters, each storage counted once (tied embeddings once)."""
+    """Bytes of all parameters and buffers, each storage counted once (tied embeddings once).
+
+    Buffers count because int8 layers (`agents/models/hf/quantize.py`) keep their weights there.
+    """
     seen: dict[int, int] = {}
-    for param in model.parameters():
-        seen[param.data_ptr()] = max(seen.get(param.data_ptr(), 0), param.numel() * param.element_size())
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        seen[tensor.data_ptr()] = max(seen.get(tensor.data_ptr(), 0), tensor.numel() * tensor.element_size())
     return sum(seen.values())
 
 

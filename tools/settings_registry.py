@@ -499,6 +499,17 @@ SETTINGS: tuple[Setting, ...] = (
         expected="auto, dynamic or static",
     ),
     Setting(
+        "hf_quantize",
+        "COUNCIL_HF_QUANTIZE",
+        "str",
+        "auto",
+        "Weights of hf/ models when the quantize option is not given: int8 (weight-only, "
+        "torch's int8 kernel), none, or auto (int8 on CPU, none elsewhere).",
+        scope="process",
+        choices=("auto", "none", "int8"),
+        expected="auto, none or int8",
+    ),
+    Setting(
         "model_cache",
         "COUNCIL_MODEL_CACHE",
         "str",

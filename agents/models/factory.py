@@ -26,7 +26,7 @@ EMBEDDED_SPEC = "hf/embedded"
 PROVIDERS = ("hf", "ollama", "openai")
 
 #: Options that only one backend understands (load-time settings, not decoding).
-HF_EXTRA_OPTIONS = ("device", "dtype")
+HF_EXTRA_OPTIONS = ("device", "dtype", "quantize")
 OLLAMA_EXTRA_OPTIONS = ("host",)
 OPENAI_EXTRA_OPTIONS = ("base_url",)
 
@@ -67,7 +67,7 @@ def load_chat_model(spec: str | None = None, **options: Any) -> BaseChatModel:
             ``$COUNCIL_MODEL`` or the embedded default.
         **options: Decoding options (see `ModelOptions`: temperature, top_p,
             seed, max_new_tokens, repetition_penalty, stop, num_ctx) plus
-            ``device``/``dtype`` for hf, ``host`` for ollama and ``base_url`` for openai.
+            ``device``/``dtype``/``quantize`` for hf, ``host`` for ollama and ``base_url`` for openai.
 
     Raises:
         ValueError: unknown provider, unknown option or bad option value.
@@ -113,10 +113,10 @@ def _url_option(extra: dict[str, Any], name: str, example: str) -> str | None:
 
 
 def _check_hf_extra(extra: dict[str, Any]) -> None:
-    """Check ``device`` and ``dtype`` the way the decoding options are checked: one-line ValueErrors.
+    """Check ``device``, ``dtype`` and ``quantize`` as the decoding options are checked: one-line ValueErrors.
 
     Raises:
-        ValueError: ``invalid model option device=...: ...`` (or dtype) for a value that
+        ValueError: ``invalid model option device=...: ...`` (or dtype, quantize) for a value that
             is not a string, that torch does not know, or that this machine cannot use.
     """
     for name in HF_EXTRA_OPTIONS:
@@ -124,6 +124,7 @@ def _check_hf_extra(extra: dict[str, Any]) -> None:
         if value is not None and not isinstance(value, str):
             raise ValueError(f"invalid model option {name}={value!r}: must be a string or None")
     from agents.models.hf.device import choose_device, choose_dtype
+    from agents.models.hf.quantize import choose_quantize
 
     try:
         device = choose_device(extra.get("device"))
@@ -135,6 +136,7 @@ def _check_hf_extra(extra: dict[str, Any]) -> None:
             f"invalid model option device={extra.get('device')!r}: use auto, cpu, cuda, cuda:<n> or mps"
         ) from None
     choose_dtype(device, extra.get("dtype"))
+    choose_quantize(device, extra.get("quantize"))
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -31,8 +31,36 @@ from agents.models.hf.embedded import (
     is_complete,
 )
 from agents.models.hf.messages import template_supports_tools
+from tests.integration.conftest import EMBEDDED_TEST_MAX_NEW_TOKENS
 
 pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fp32_weights():
+    """fp32 weights for every model made here: the expected texts below are fp32's greedy replies.
+
+    The CPU default is int8 (``quantize=auto``); test_hf_int8.py covers it.
+    """
+    patch = pytest.MonkeyPatch()
+    patch.setenv("COUNCIL_HF_QUANTIZE", "none")
+    yield
+    patch.undo()
+
+
+@pytest.fixture(scope="module")
+def embedded_model(_fp32_weights):
+    """This module's embedded model (greedy, short replies), fp32 (overrides conftest's)."""
+    model = ChatLocalHF(model="embedded", max_new_tokens=EMBEDDED_TEST_MAX_NEW_TOKENS)
+    model.engine()  # load up front, not inside a timed test
+    return model
+
+
+@pytest.fixture(scope="module")
+def embedded_engine(embedded_model):
+    """The shared `Engine` behind this module's `embedded_model`."""
+    return embedded_model.engine()
+
 
 #: Its greedy reply runs well past 32 tokens, so a small budget always ends on "length".
 PROMPT = "Name one AI risk."

@@ -32,8 +32,8 @@ class FakeEngine:
 
     loads: ClassVar[list[FakeEngine]] = []
 
-    def __init__(self, path: Path, device: str, dtype: torch.dtype) -> None:
-        self.path, self.device, self.dtype = path, device, dtype
+    def __init__(self, path: Path, device: str, dtype: torch.dtype, quantize: str = "none") -> None:
+        self.path, self.device, self.dtype, self.quantize = path, device, dtype, quantize
         self.closes = 0
         FakeEngine.loads.append(self)
 
@@ -80,6 +80,14 @@ def test_dtype_and_device_are_part_of_the_key(tmp_path, fake_engines):
     a32 = get(tmp_path, "a")
     a16 = get(tmp_path, "a", torch.bfloat16)
     assert a32 is not a16 and len(fake_engines) == 2
+
+
+def test_quantization_is_part_of_the_key(tmp_path, fake_engines):
+    plain = get(tmp_path, "a")
+    int8 = engine_mod.get_engine(tmp_path / "a", "cpu", torch.float32, "int8")
+    assert plain is not int8 and (plain.quantize, int8.quantize) == ("none", "int8")
+    assert engine_mod.get_engine(tmp_path / "a", "cpu", torch.float32, "int8") is int8
+    assert len(fake_engines) == 2
 
 
 def test_a_hit_does_not_reload_and_makes_the_engine_most_recent(tmp_path, fake_engines):

@@ -14,7 +14,7 @@ import tavily
 from platformdirs import user_cache_dir, user_data_dir
 
 from agents.models import openai_server
-from agents.models.hf import decode_mode, engine
+from agents.models.hf import decode_mode, engine, quantize
 from agents.models.hf.embedded import model_cache_dir
 from graphs import limits
 from graphs.auth import load_keys
@@ -99,6 +99,7 @@ USED: dict[str, Consumer] = {
     "batch_window_ms": lambda mp, tmp, imp: [imp["batch_window_ms"]],
     "hf_fast_decode": lambda mp, tmp, imp: [imp["hf_fast_decode"]],
     "hf_decode": lambda mp, tmp, imp: [decode_mode.wanted_mode()],
+    "hf_quantize": lambda mp, tmp, imp: [quantize.default_quantize()],
     "model_cache": lambda mp, tmp, imp: [model_cache_dir()],
     "tavily_base_url": lambda mp, tmp, imp: [_tavily_base(mp)],
     "api_keys": lambda mp, tmp, imp: [load_keys()],

@@ -40,6 +40,7 @@ from agents.models.hf.messages import (
     tool_system_prompt,
     with_placeholders,
 )
+from agents.models.hf.quantize import choose_quantize
 from agents.models.options import ModelOptions
 
 #: The model name that means "the bundled SmolLM2-135M-Instruct".
@@ -67,6 +68,8 @@ class ChatLocalHF(BaseChatModel):
     """``cuda``, ``mps``, ``cpu`` (or ``cuda:1``…); None picks the best available."""
     dtype: str | None = None
     """``bfloat16``, ``float16`` or ``float32``; None picks per device."""
+    quantize: str | None = None
+    """``int8`` (weight-only), ``none`` or ``auto`` (int8 on CPU); None reads ``$COUNCIL_HF_QUANTIZE``."""
 
     _engine: Engine | None = PrivateAttr(default=None)
 
@@ -81,7 +84,9 @@ class ChatLocalHF(BaseChatModel):
     @model_validator(mode="after")
     def _check_options(self) -> ChatLocalHF:
         self.options()  # raises ValueError naming a bad value
-        choose_dtype(choose_device(self.device), self.dtype)
+        device = choose_device(self.device)
+        choose_dtype(device, self.dtype)
+        choose_quantize(device, self.quantize)
         return self
 
     def options(self, **overrides: Any) -> ModelOptions:
@@ -119,7 +124,10 @@ class ChatLocalHF(BaseChatModel):
         if self._engine is None:
             device = choose_device(self.device)
             self._engine = get_engine(
-                resolve_model_path(self.model), device, choose_dtype(device, self.dtype)
+                resolve_model_path(self.model),
+                device,
+                choose_dtype(device, self.dtype),
+                choose_quantize(device, self.quantize),
             )
         return self._engine
 

@@ -1,6 +1,6 @@
 """A loaded transformers model shared by every caller, with request batching.
 
-One `Engine` exists per (model folder, device, dtype) in a process: every
+One `Engine` exists per (model folder, device, dtype, quantization) in a process: every
 persona that names the same model shares its weights (the seed article loaded
 an 8B model once per agent). A single worker thread owns the model; callers
 on any thread or event loop submit requests to it. Requests that arrive
@@ -39,6 +39,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 from agents.models.hf import decode_mode
 from agents.models.hf.decode import batch_layout, new_cache, prefill_shared, use_small_batch_matmul
 from agents.models.hf.embedded import model_cache_dir
+from agents.models.hf.quantize import quantize_model
 from agents.models.hf.rows import BatchStreamer, Event, Request, Result, Row, RowsDone, Sampling
 from agents.models.hf.static import StaticCaches, prefill_shared_static
 from tools.lru import LRUCache, release_memory
@@ -67,11 +68,12 @@ MAX_BATCH: int = BY_NAME["max_batch"].from_env()
 class Engine:
     """A model and tokenizer loaded once, served by one worker thread."""
 
-    def __init__(self, path: Path, device: str, dtype: torch.dtype) -> None:
+    def __init__(self, path: Path, device: str, dtype: torch.dtype, quantize: str = "none") -> None:
         self.path = path
         self.device = device
         self.dtype = dtype
-        self.key = engine_key(path, device, dtype)
+        self.quantize = quantize  # "none" or "int8", resolved by `quantize.choose_quantize`
+        self.key = engine_key(path, device, dtype, quantize)
         # None is the worker's signal to finish what is queued and exit (see `close`).
         self._queue: queue.Queue[Request | None] = queue.Queue()
         self._closed = False
@@ -116,13 +118,15 @@ class Engine:
             self.tokenizer = AutoTokenizer.from_pretrained(self.path)
             model: Any = AutoModelForCausalLM.from_pretrained(self.path, dtype=self.dtype)
         self.model: Any = model.to(self.device).eval()
-        if self.device == "cpu":
+        # int8 layers have their own kernel: the small-batch probe is for float weights.
+        if not quantize_model(self.model, self.quantize) and self.device == "cpu":
             use_small_batch_matmul(self.model, MAX_BATCH)
         log.info(
-            "loaded %s on %s (%s) in %.1f s",
+            "loaded %s on %s (%s, quantize=%s) in %.1f s",
             self.path.name,
             self.device,
             self.dtype,
+            self.quantize,
             time.monotonic() - started,
         )
         self.pad_id = self.tokenizer.pad_token_id
@@ -167,7 +171,7 @@ class Engine:
         if accepted:
             _ENGINES.touch(self.key, self)
         else:
-            get_engine(self.path, self.device, self.dtype).submit(req)
+            get_engine(self.path, self.device, self.dtype, self.quantize).submit(req)
 
     @property
     def closed(self) -> bool:
@@ -367,21 +371,24 @@ def max_engines() -> int:
     return max_engines
 
 
-def engine_key(path: Path, device: str, dtype: torch.dtype) -> tuple[str, str, str]:
-    """The registry's key for a model: one engine per (folder, device, dtype)."""
-    return (str(path.resolve()), device, str(dtype))
+EngineKey = tuple[str, str, str, str]
 
 
-def _evicted(key: tuple[str, str, str], engine: Engine) -> None:
+def engine_key(path: Path, device: str, dtype: torch.dtype, quantize: str = "none") -> EngineKey:
+    """The registry's key for a model: one engine per (folder, device, dtype, quantization)."""
+    return (str(path.resolve()), device, str(dtype), quantize)
+
+
+def _evicted(key: EngineKey, engine: Engine) -> None:
     engine.close()  # the worker frees the model once the requests it holds are done
 
 
-_ENGINES: LRUCache[tuple[str, str, str], Engine] = LRUCache(max_engines, _evicted, name="hf engines")
+_ENGINES: LRUCache[EngineKey, Engine] = LRUCache(max_engines, _evicted, name="hf engines")
 #: Every engine not yet garbage, in the registry or closing, for `stop_engines` at exit.
 _ALL: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
-def get_engine(path: Path, device: str, dtype: torch.dtype) -> Engine:
+def get_engine(path: Path, device: str, dtype: torch.dtype, quantize: str = "none") -> Engine:
     """Return the process-wide engine for this model, loading it on first use.
 
     At most `max_engines()` are kept; loading another closes the least recently
@@ -390,10 +397,10 @@ def get_engine(path: Path, device: str, dtype: torch.dtype) -> Engine:
     Raises:
         ValueError: for a bad ``$COUNCIL_MAX_ENGINES``.
     """
-    key = engine_key(path, device, dtype)
+    key = engine_key(path, device, dtype, quantize)
 
     def load() -> Engine:
-        engine = Engine(path, device, dtype)
+        engine = Engine(path, device, dtype, quantize)
         _ALL.add(engine)
         return engine
 
