@@ -27,6 +27,12 @@ GREEDY = Sampling(temperature=0.0, top_p=1.0, repetition_penalty=1.0, seed=None)
 WORDS = 61
 
 
+@pytest.fixture(autouse=True)
+def own_model_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Engines loaded here remember their decode verdicts in a temp cache, not the user's."""
+    monkeypatch.setenv("COUNCIL_MODEL_CACHE", str(tmp_path / "models"))
+
+
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny Llama with tied embeddings (as SmolLM2) and a word-level tokenizer with a chat template."""

@@ -297,3 +297,17 @@ def test_auto_takes_the_static_path_only_when_it_is_clearly_faster(
         tiny, "cpu", PAD, StaticCaches(tiny, 4096), engine_key=("m",), verdicts=None, setting="auto"
     )
     assert choice.mode == expected and choice.reason == "measured"
+
+
+@pytest.mark.parametrize("vocab", [40, 97, 300, 49152])
+def test_probe_prompts_stay_inside_any_vocabulary(vocab):
+    class Config:
+        vocab_size = vocab
+
+    class Model:
+        config = Config()
+
+    ids = decode_mode._probe_ids(Model(), 2)
+    assert ids.shape == (2, decode_mode.PROBE_PROMPT)
+    assert int(ids.min()) >= min(100, vocab // 4) and int(ids.max()) < vocab
+    assert not torch.equal(ids[0], ids[1])

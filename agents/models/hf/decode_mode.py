@@ -69,8 +69,9 @@ def _sync(device: str) -> None:
 def _probe_ids(model: Any, rows: int) -> torch.Tensor:
     # Ordinary vocabulary ids, away from the special tokens at the start; rows differ.
     vocab = int(model.config.vocab_size)
-    base = torch.arange(PROBE_PROMPT) * 7 + 100
-    return torch.stack([(base + 13 * r) % (vocab - 100) + 100 for r in range(rows)])
+    low = min(100, vocab // 4)
+    base = torch.arange(PROBE_PROMPT) * 7
+    return torch.stack([(base + 13 * r) % (vocab - low) + low for r in range(rows)])
 
 
 def _time_path(run: Callable[[int], None], device: str) -> float:
