@@ -185,6 +185,9 @@ def test_a_shared_prefix_is_copied_into_every_row(tiny):
 
 
 def test_auto_measures_both_paths_and_remembers_the_verdict(tiny, tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        decode_mode, "machine_busy", lambda: False
+    )  # the test box's load is not the point here
     verdicts = tmp_path / "decode-verdicts.json"
     calls: list[str] = []
     real = decode_mode._probe_run
@@ -235,7 +238,8 @@ def test_auto_measures_both_paths_and_remembers_the_verdict(tiny, tmp_path, monk
     assert other.reason == "measured"  # another model is measured on its own
 
 
-def test_an_unreadable_verdict_file_is_measured_again(tiny, tmp_path):
+def test_an_unreadable_verdict_file_is_measured_again(tiny, tmp_path, monkeypatch):
+    monkeypatch.setattr(decode_mode, "machine_busy", lambda: False)
     verdicts = tmp_path / "decode-verdicts.json"
     verdicts.write_text("{not json")
     choice = choose(
@@ -311,3 +315,26 @@ def test_probe_prompts_stay_inside_any_vocabulary(vocab):
     assert ids.shape == (2, decode_mode.PROBE_PROMPT)
     assert int(ids.min()) >= min(100, vocab // 4) and int(ids.max()) < vocab
     assert not torch.equal(ids[0], ids[1])
+
+
+def test_the_probe_alternates_the_paths_so_both_see_the_same_load(tiny, monkeypatch):
+    order: list[tuple[str, int]] = []
+    monkeypatch.setattr(decode_mode, "_probe_run", lambda m, d, p, s, path, rows: order.append((path, rows)))
+    probe = decode_mode.measure(tiny, "cpu", PAD, StaticCaches(tiny, 4096))
+    assert set(probe) == {"dynamic", "static"}
+    # Per batch size: one warm-up each, then three rounds of dynamic, static.
+    assert order == [(p, rows) for rows in decode_mode.PROBE_ROWS for p in ["dynamic", "static"] * 4]
+
+
+def test_a_verdict_measured_on_a_busy_machine_is_used_but_not_remembered(tiny, tmp_path, monkeypatch):
+    verdicts = tmp_path / "decode-verdicts.json"
+    monkeypatch.setattr(decode_mode, "machine_busy", lambda: True)
+    monkeypatch.setattr(decode_mode, "measure", lambda *a: {"dynamic": 0.02, "static": 0.01})
+    choice = choose(
+        tiny, "cpu", PAD, StaticCaches(tiny, 4096), engine_key=("m",), verdicts=verdicts, setting="auto"
+    )
+    assert choice.mode == "static" and choice.reason == "measured"
+    assert not verdicts.exists()
+    monkeypatch.setattr(decode_mode, "machine_busy", lambda: False)
+    choose(tiny, "cpu", PAD, StaticCaches(tiny, 4096), engine_key=("m",), verdicts=verdicts, setting="auto")
+    assert verdicts.exists()

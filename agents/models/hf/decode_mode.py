@@ -9,18 +9,18 @@ warm-up: the static path's first calls compile there, while the model loads,
 not inside a user's first request. Where nothing is compiled (CPU, Apple)
 the verdict is remembered in the model cache, keyed by model, device,
 precision and library versions, so a CLI run does not pay for the probe
-every time it loads the model.
+every time it loads the model; a verdict measured while other work held the
+CPUs is used once but not remembered.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import statistics
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -74,22 +74,6 @@ def _probe_ids(model: Any, rows: int) -> torch.Tensor:
     return torch.stack([(base + 13 * r) % (vocab - low) + low for r in range(rows)])
 
 
-def _time_path(run: Callable[[int], None], device: str) -> float:
-    """Seconds per token of one path: a warm-up call (compiles on CUDA), then the median of two."""
-    total = 0.0
-    for rows in PROBE_ROWS:
-        run(rows)  # warm-up; on CUDA the static path compiles here
-        times = []
-        for _ in range(2):
-            _sync(device)
-            started = time.perf_counter()
-            run(rows)
-            _sync(device)
-            times.append(time.perf_counter() - started)
-        total += statistics.median(times) / PROBE_NEW
-    return total
-
-
 def _probe_run(
     model: Any, device: str, pad_id: int, static: StaticCaches, path: DecodePath, rows: int
 ) -> None:
@@ -113,11 +97,40 @@ def _probe_run(
 
 
 def measure(model: Any, device: str, pad_id: int, static: StaticCaches) -> dict[str, float]:
-    """Time both paths on the same greedy run; seconds per token of each."""
-    return {
-        path: _time_path(partial(_probe_run, model, device, pad_id, static, path), device)
-        for path in ("dynamic", "static")
-    }
+    """Time both paths on the same greedy runs; seconds per token of each, summed over `PROBE_ROWS`.
+
+    Each path is warmed up first (on CUDA the static path compiles there), then
+    the paths take turns, three runs each, so a burst of other work on the
+    machine falls on both; the median run counts.
+    """
+    paths: tuple[DecodePath, ...] = ("dynamic", "static")
+    total: dict[str, float] = dict.fromkeys(paths, 0.0)
+    for rows in PROBE_ROWS:
+        for path in paths:
+            _probe_run(model, device, pad_id, static, path, rows)
+        times: dict[str, list[float]] = {path: [] for path in paths}
+        for _ in range(3):
+            for path in paths:
+                _sync(device)
+                started = time.perf_counter()
+                _probe_run(model, device, pad_id, static, path, rows)
+                _sync(device)
+                times[path].append(time.perf_counter() - started)
+        for path in paths:
+            total[path] += statistics.median(times[path]) / PROBE_NEW
+    return total
+
+
+def machine_busy() -> bool:
+    """True when other work holds the CPUs (1-minute load average above the core count).
+
+    A probe taken then still picks this process's path, but is not remembered:
+    under contention both paths slow down by different amounts.
+    """
+    try:
+        return os.getloadavg()[0] > (os.cpu_count() or 1)
+    except OSError:  # not available on this platform
+        return False
 
 
 def warm_static(model: Any, device: str, pad_id: int, static: StaticCaches) -> None:
@@ -205,11 +218,12 @@ def choose(
     cached = None if compiles else _read_verdicts(verdicts).get(key)
     if isinstance(cached, dict) and cached.get("mode") in ("dynamic", "static"):
         return DecodeChoice(cached["mode"], dict(cached.get("probe") or {}), 0.0, "cached probe")
+    busy_before = machine_busy()
     probe = measure(model, device, pad_id, static)
     # The static path must win clearly: a probe disturbed by other work on the
     # machine should not move the engine off the path that is usually right.
     mode: DecodePath = "static" if probe["static"] < STATIC_MARGIN * probe["dynamic"] else "dynamic"
     choice = DecodeChoice(mode, probe, time.monotonic() - started, "measured")
-    if not compiles:
+    if not compiles and not busy_before and not machine_busy():
         _write_verdict(verdicts, key, choice)
     return choice
