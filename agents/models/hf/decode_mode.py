@@ -37,7 +37,7 @@ DecodePath = Literal["dynamic", "static"]
 
 #: Probe size: a prompt this long, this many new tokens, at each batch size.
 PROBE_PROMPT = 64
-PROBE_NEW = 16
+PROBE_NEW = 8
 PROBE_ROWS = (1, 2)
 #: The static path is chosen only when it takes less than this share of the dynamic path's time.
 STATIC_MARGIN = 0.9
