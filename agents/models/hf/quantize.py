@@ -66,16 +66,13 @@ COMPUTE_DTYPE = torch.bfloat16
 
 
 def default_quantize() -> str:
-    """``$COUNCIL_HF_QUANTIZE``, lower-cased: what a model without the option gets (before ``auto`` resolves).
+    """``$COUNCIL_HF_QUANTIZE``: what a model without the option gets (before ``auto`` resolves).
 
     Raises:
         ValueError: one line naming the variable for a value not in `CHOICES`.
     """
-    setting = BY_NAME["hf_quantize"]
-    value: str = setting.from_env()
-    if value.strip().lower() not in CHOICES:
-        raise ValueError(f"invalid value for ${setting.env}: {value!r} (expected {setting.expected})")
-    return value.strip().lower()
+    value: str = BY_NAME["hf_quantize"].from_env()
+    return value
 
 
 def choose_quantize(device: str, quantize: str | None = None) -> str:
