@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import statistics
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,9 +169,11 @@ def _write_verdict(path: Path | None, key: str, choice: DecodeChoice) -> None:
     verdicts[key] = {"mode": choice.mode, "probe": choice.probe, "measured": time.strftime("%Y-%m-%d %H:%M")}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        partial.write_text(json.dumps(verdicts, indent=1, sort_keys=True))
-        partial.replace(path)  # never a half-written file
+        # A temp file of this process's own, then a rename: never a half-written file,
+        # even with two processes loading models at once.
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=path.name, delete=False) as out:
+            out.write(json.dumps(verdicts, indent=1, sort_keys=True))
+        Path(out.name).replace(path)
     except OSError as exc:  # a read-only cache only costs the probe next time
         log.debug("could not remember the decode verdict in %s: %s", path, exc)
 
