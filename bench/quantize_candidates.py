@@ -129,20 +129,11 @@ def load(
 
 def generate(model: Any, ids: torch.Tensor, new: int, eos: int) -> tuple[float, list[list[int]]]:
     """Seconds of one greedy generate making exactly `new` tokens per row, and the new tokens."""
+    from agents.models.hf.decode import greedy_tokens
+
     started = time.perf_counter()
-    with torch.inference_mode():
-        out = model.generate(
-            input_ids=ids,
-            attention_mask=torch.ones_like(ids),
-            max_new_tokens=new,
-            min_new_tokens=new,
-            do_sample=False,
-            temperature=None,
-            top_p=None,
-            top_k=None,
-            pad_token_id=eos,
-        )
-    return time.perf_counter() - started, out[:, ids.shape[1] :].tolist()
+    tokens = greedy_tokens(model, ids, new, eos)
+    return time.perf_counter() - started, tokens.tolist()
 
 
 def main() -> int:

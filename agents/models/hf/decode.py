@@ -238,6 +238,31 @@ def batch_layout(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.T
     return ids, mask, shared
 
 
+def greedy_tokens(
+    model: Any, ids: torch.Tensor, new: int, pad_id: int, cache: Cache | None = None
+) -> torch.Tensor:
+    """Exactly `new` greedy tokens after each row of `ids` (no padding, EOS held back); the new ids.
+
+    For measuring: every call does the same work, whatever the model would say.
+    """
+    # Without a cache of the caller's, generate makes its own default one.
+    extra = {} if cache is None else {"cache": cache}
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=new,
+            min_new_tokens=new,
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            pad_token_id=pad_id,
+            **extra,
+        )
+    return out[:, ids.shape[1] :]
+
+
 def read_prefix(model: Any, cache: Cache, prefix: torch.Tensor) -> None:
     """Run the model over `prefix` (one row) only to fill `cache` with its keys and values."""
     # Only the prefix's keys and values are needed, not its logits over the vocabulary.

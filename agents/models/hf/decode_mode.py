@@ -28,7 +28,7 @@ from typing import Any, Literal
 import torch
 import transformers
 
-from agents.models.hf.decode import FAST_DECODE, new_cache
+from agents.models.hf.decode import FAST_DECODE, greedy_tokens, new_cache
 from agents.models.hf.static import StaticCaches, supports_static
 from tools.settings_registry import BY_NAME
 
@@ -82,19 +82,7 @@ def _probe_run(
     ids = _probe_ids(model, rows).to(device)
     need = ids.shape[1] + PROBE_NEW
     cache = static.get(rows, need)[0] if path == "static" else new_cache(model, need)
-    with torch.inference_mode():
-        model.generate(
-            input_ids=ids,
-            attention_mask=torch.ones_like(ids),
-            max_new_tokens=PROBE_NEW,
-            min_new_tokens=PROBE_NEW,
-            do_sample=False,
-            temperature=None,
-            top_p=None,
-            top_k=None,
-            pad_token_id=pad_id,
-            cache=cache,
-        )
+    greedy_tokens(model, ids, PROBE_NEW, pad_id, cache)
 
 
 def measure(model: Any, device: str, pad_id: int, static: StaticCaches) -> dict[str, float]:
