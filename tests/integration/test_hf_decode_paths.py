@@ -6,7 +6,6 @@ same requests, alone and as one batch whose rows share a long prefix (as the
 council's experts do), and must agree token for token.
 """
 
-import queue
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +13,7 @@ import torch
 
 from agents.models.hf.embedded import ensure_embedded_model
 from agents.models.hf.engine import Engine, Request, Result, Sampling
+from tests.hf_engine_helpers import Sink
 
 GREEDY = Sampling(temperature=0.0, top_p=1.0, repetition_penalty=1.1, seed=None)
 NEW_TOKENS = 20
@@ -48,19 +48,10 @@ def _ids(engine: Engine, question: str) -> list[int]:
 
 def _answer_all(engine: Engine, prompts: list[list[int]]) -> list[Result]:
     """Submit every prompt at once (so they share a batch) and wait for each result."""
-    sinks: list[queue.Queue] = [queue.Queue() for _ in prompts]
+    sinks = [Sink() for _ in prompts]
     for ids, sink in zip(prompts, sinks, strict=True):
-        engine.submit(Request(ids, GREEDY, NEW_TOKENS, (), sink.put))
-    results = []
-    for sink in sinks:
-        while True:
-            kind, value = sink.get(timeout=600)
-            if kind == "error":
-                raise value
-            if kind == "done":
-                results.append(value)
-                break
-    return results
+        engine.submit(Request(ids, GREEDY, NEW_TOKENS, (), sink))
+    return [sink.result(timeout=600) for sink in sinks]
 
 
 ANSWERS: dict[str, list[list[str]]] = {}

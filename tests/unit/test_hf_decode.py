@@ -24,28 +24,14 @@ from agents.models.hf.decode import (
     shared_prefix_length,
     use_small_batch_matmul,
 )
-from agents.models.hf.engine import Engine
-from agents.models.hf.rows import Request, Row, Sampling
+from tests.hf_engine_helpers import greedy_rows, hand_driven_engine, tiny_llama
 
 PAD = 0
 
 
 @pytest.fixture(scope="module")
 def tiny() -> LlamaForCausalLM:
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=97,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        pad_token_id=PAD,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
-    return LlamaForCausalLM(config).eval()
+    return tiny_llama()
 
 
 def _greedy(model, ids: torch.Tensor, mask: torch.Tensor, new: int, cache=None) -> list[list[int]]:
@@ -136,34 +122,16 @@ def test_a_prefix_read_once_gives_each_row_its_own_tokens(tiny):
     assert _greedy(tiny, ids, mask, 12, cache) == [_alone(tiny, p, 12) for p in prompts]
 
 
-class _IdsTokenizer:
-    """Just enough tokenizer for `Row`: token ids as text."""
-
-    def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
-        return "".join(f" {i}" for i in ids)
-
-
 def test_engine_generation_raises_no_future_warning_and_matches_greedy(tiny):
     """The engine's own generate call (shared prefix prefilled, cache passed in) under transformers 5.x.
 
     Passing the cache as ``past_key_values`` printed a FutureWarning on every
     run, even with ``--quiet``; here any FutureWarning fails the test.
     """
-    engine = Engine.__new__(Engine)  # no worker thread: drive one batch by hand
-    engine.model, engine.device, engine.pad_id, engine.eos_ids = tiny, "cpu", PAD, set()
-    engine.batches_run = engine.shared_prefix_tokens = 0
-    engine.decode_mode = "dynamic"
+    engine = hand_driven_engine(tiny)
     prefix = [(5 * i) % 90 + 3 for i in range(MIN_SHARED_PREFIX + 4)]
     prompts = [[*prefix, 9, 8], [*prefix, *range(20, 31)]]
-    greedy = Sampling(temperature=0.0, top_p=1.0, repetition_penalty=1.0, seed=None)
-    rows = [
-        Row(
-            Request(input_ids=p, sampling=greedy, max_new_tokens=6, stop=(), sink=lambda _: None),
-            _IdsTokenizer(),  # type: ignore[arg-type]
-            set(),
-        )
-        for p in prompts
-    ]
+    rows = greedy_rows(prompts, 6)
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)
         engine._generate(rows)

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from agents.models.hf import engine as engine_mod
-from agents.models.hf.engine import Engine, Event, Request, Result, Sampling
+from agents.models.hf.engine import Engine, Request, Result, Sampling
+from tests.hf_engine_helpers import Sink
 
 GREEDY = Sampling(temperature=0.0, top_p=1.0, repetition_penalty=1.0, seed=None)
 
@@ -116,19 +117,6 @@ def test_a_bad_bound_is_one_clear_value_error(tmp_path, fake_engines, monkeypatc
 
 
 # -- closing a real Engine (stubbed load and generation) ---------------------------------
-
-
-class Sink:
-    """Collects a request's events; `done` is set on its last one."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.done = threading.Event()
-
-    def __call__(self, event: Event) -> None:
-        self.events.append(event)
-        if event[0] in ("done", "error"):
-            self.done.set()
 
 
 def request(sink: Sink) -> Request:

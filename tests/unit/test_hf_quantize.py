@@ -1,14 +1,13 @@
 """The ``quantize`` option of the hf/ adapter (quantize.py), on a tiny random Llama saved to a folder.
 
 The folder is loaded by a real `Engine` (worker thread, transformers load,
-torchao int8), so these tests cover what a user gets: the option flows from
+int8 layers), so these tests cover what a user gets: the option flows from
 `load_chat_model` or ``$COUNCIL_HF_QUANTIZE`` to the engine key, the int8 model
 stays close to the float one, and its rows still stream and stop.
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +15,13 @@ import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from torch import nn
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 from agents import load_chat_model
 from agents.models.hf import engine as engine_mod
-from agents.models.hf.engine import Engine, Event, Request, Result, Sampling
+from agents.models.hf.engine import Engine, Request, Sampling
 from agents.models.hf.quantize import AUTO_ON_CPU, Int8Linear, choose_quantize, quantize_model
+from tests.hf_engine_helpers import Sink, tiny_llama
 
 GREEDY = Sampling(temperature=0.0, top_p=1.0, repetition_penalty=1.0, seed=None)
 WORDS = 61
@@ -46,21 +46,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
     tokenizer.save_pretrained(path)
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(vocab),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        tie_word_embeddings=True,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
-    LlamaForCausalLM(config).save_pretrained(path)
+    tiny_llama(vocab_size=len(vocab), hidden_size=64, tie_word_embeddings=True).save_pretrained(path)
     return path
 
 
@@ -70,29 +56,6 @@ def empty_registry(monkeypatch: pytest.MonkeyPatch):
     engine_mod.unload_engines()
     yield
     engine_mod.unload_engines()
-
-
-class Sink:
-    """Collects one request's events."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.done = threading.Event()
-
-    def __call__(self, event: Event) -> None:
-        self.events.append(event)
-        if event[0] in ("done", "error"):
-            self.done.set()
-
-    def result(self) -> Result:
-        assert self.done.wait(60), "the request never finished"
-        kind, value = self.events[-1]
-        assert kind == "done", value
-        result: Result = value
-        return result
-
-    def tokens(self) -> list[str]:
-        return [value for kind, value in self.events if kind == "token"]
 
 
 def _submit(engine: Engine, ids: list[int], max_new: int, stop: tuple[str, ...] = ()) -> Sink:

@@ -10,13 +10,11 @@ import json
 
 import pytest
 import torch
-from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM, StaticCache
+from transformers import DynamicCache, LlamaForCausalLM, StaticCache
 
 from agents.models.hf import decode_mode
-from agents.models.hf.decode import MIN_SHARED_PREFIX, batch_layout
+from agents.models.hf.decode import MIN_SHARED_PREFIX, batch_layout, greedy_tokens
 from agents.models.hf.decode_mode import DecodeChoice, choose
-from agents.models.hf.engine import Engine
-from agents.models.hf.rows import Request, Row, Sampling
 from agents.models.hf.static import (
     MAX_SHAPES,
     StaticCaches,
@@ -24,32 +22,23 @@ from agents.models.hf.static import (
     prefill_shared_static,
     supports_static,
 )
+from tests.hf_engine_helpers import greedy_rows, hand_driven_engine, tiny_llama
 
 PAD = 0
-GREEDY = Sampling(temperature=0.0, top_p=1.0, repetition_penalty=1.0, seed=None)
-
-
-def _tiny(**extra) -> LlamaForCausalLM:
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=300,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        pad_token_id=PAD,
-        bos_token_id=1,
-        eos_token_id=2,
-        **extra,
-    )
-    return LlamaForCausalLM(config).eval()
 
 
 @pytest.fixture(scope="module")
 def tiny() -> LlamaForCausalLM:
-    return _tiny()
+    return tiny_llama(vocab_size=300, max_position_embeddings=4096)
+
+
+def _choose(
+    model, verdicts=None, setting: str | None = "auto", key: tuple[str, ...] = ("m",)
+) -> DecodeChoice:
+    """`choose` for `model` on the CPU, with a fresh set of static caches."""
+    return choose(
+        model, "cpu", PAD, StaticCaches(model, 4096), engine_key=key, verdicts=verdicts, setting=setting
+    )
 
 
 def _alone(model, prompt: list[int], new: int) -> list[int]:
@@ -66,35 +55,6 @@ def _alone(model, prompt: list[int], new: int) -> list[int]:
             cache=DynamicCache(),
         )
     return out[0, ids.shape[1] :].tolist()
-
-
-class _IdsTokenizer:
-    """Just enough tokenizer for `Row`: token ids as text."""
-
-    def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
-        return "".join(f" {i}" for i in ids)
-
-
-def _engine(model, mode: str) -> Engine:
-    """An engine without its worker thread, set to decode on `mode`: one batch is driven by hand."""
-    engine = Engine.__new__(Engine)
-    engine.model, engine.device, engine.pad_id, engine.eos_ids = model, "cpu", PAD, set()
-    engine.batches_run = engine.shared_prefix_tokens = 0
-    engine.decode_mode = mode
-    engine._static = StaticCaches(model, 4096)
-    engine.compile_seconds = {}
-    return engine
-
-
-def _rows(prompts: list[list[int]], new: int) -> list[Row]:
-    return [
-        Row(
-            Request(input_ids=p, sampling=GREEDY, max_new_tokens=new, stop=(), sink=lambda _: None),
-            _IdsTokenizer(),  # type: ignore[arg-type]
-            set(),
-        )
-        for p in prompts
-    ]
 
 
 @pytest.mark.parametrize(
@@ -133,8 +93,8 @@ def test_full_attention_models_support_static_and_sliding_ones_do_not(tiny):
 @pytest.mark.parametrize("mode", ["static", "dynamic"])
 def test_the_engine_alone_gives_transformers_greedy_tokens(tiny, mode):
     prompt = [(11 * i) % 250 + 3 for i in range(40)]
-    engine = _engine(tiny, mode)
-    rows = _rows([prompt], 24)
+    engine = hand_driven_engine(tiny, mode)
+    rows = greedy_rows([prompt], 24)
     engine._generate(rows)
     assert rows[0].ids == _alone(tiny, prompt, 24)
 
@@ -143,8 +103,8 @@ def test_the_engine_alone_gives_transformers_greedy_tokens(tiny, mode):
 def test_a_batch_with_a_shared_prefix_gives_each_row_its_own_tokens(tiny, mode):
     prefix = [(5 * i) % 250 + 3 for i in range(MIN_SHARED_PREFIX + 6)]
     prompts = [[*prefix, 9, 8], [*prefix, *range(20, 41)], [*prefix, 77]]
-    engine = _engine(tiny, mode)
-    rows = _rows(prompts, 12)
+    engine = hand_driven_engine(tiny, mode)
+    rows = greedy_rows(prompts, 12)
     engine._generate(rows)
     assert engine.shared_prefix_tokens == len(prefix)
     assert [row.ids for row in rows] == [_alone(tiny, p, 12) for p in prompts]
@@ -152,10 +112,10 @@ def test_a_batch_with_a_shared_prefix_gives_each_row_its_own_tokens(tiny, mode):
 
 def test_a_reused_static_cache_gives_the_tokens_of_a_fresh_one(tiny):
     """Caches are reset, not rebuilt, between calls (the compiled step keeps their addresses)."""
-    engine = _engine(tiny, "static")
+    engine = hand_driven_engine(tiny, "static")
     first, second = [list(range(3, 50))], [list(range(60, 90))]
     for prompts in (first, second, first):
-        rows = _rows(prompts, 10)
+        rows = greedy_rows(prompts, 10)
         engine._generate(rows)
         assert rows[0].ids == _alone(tiny, prompts[0], 10)
     assert engine._static.shapes_used == [(1, 1024)]
@@ -197,15 +157,7 @@ def test_auto_measures_both_paths_and_remembers_the_verdict(tiny, tmp_path, monk
         real(model, device, pad_id, static, path, rows)
 
     monkeypatch.setattr(decode_mode, "_probe_run", counted)
-    choice = choose(
-        tiny,
-        "cpu",
-        PAD,
-        StaticCaches(tiny, 4096),
-        engine_key=("m", "cpu", "fp32"),
-        verdicts=verdicts,
-        setting="auto",
-    )
+    choice = _choose(tiny, verdicts, key=("m", "cpu", "fp32"))
     assert set(choice.probe) == {"dynamic", "static"}
     clearly_faster = choice.probe["static"] < decode_mode.STATIC_MARGIN * choice.probe["dynamic"]
     assert choice.mode == ("static" if clearly_faster else "dynamic")
@@ -215,26 +167,10 @@ def test_auto_measures_both_paths_and_remembers_the_verdict(tiny, tmp_path, monk
     assert [v["mode"] for v in saved.values()] == [choice.mode]
 
     calls.clear()
-    again = choose(
-        tiny,
-        "cpu",
-        PAD,
-        StaticCaches(tiny, 4096),
-        engine_key=("m", "cpu", "fp32"),
-        verdicts=verdicts,
-        setting="auto",
-    )
+    again = _choose(tiny, verdicts, key=("m", "cpu", "fp32"))
     assert again == DecodeChoice(choice.mode, choice.probe, 0.0, "cached probe")
     assert calls == []  # no probe the second time
-    other = choose(
-        tiny,
-        "cpu",
-        PAD,
-        StaticCaches(tiny, 4096),
-        engine_key=("other", "cpu", "fp32"),
-        verdicts=verdicts,
-        setting="auto",
-    )
+    other = _choose(tiny, verdicts, key=("other", "cpu", "fp32"))
     assert other.reason == "measured"  # another model is measured on its own
 
 
@@ -242,9 +178,7 @@ def test_an_unreadable_verdict_file_is_measured_again(tiny, tmp_path, monkeypatc
     monkeypatch.setattr(decode_mode, "machine_busy", lambda: False)
     verdicts = tmp_path / "decode-verdicts.json"
     verdicts.write_text("{not json")
-    choice = choose(
-        tiny, "cpu", PAD, StaticCaches(tiny, 4096), engine_key=("m",), verdicts=verdicts, setting="auto"
-    )
+    choice = _choose(tiny, verdicts)
     assert choice.reason == "measured"
     assert json.loads(verdicts.read_text())  # rewritten whole
 
@@ -252,31 +186,21 @@ def test_an_unreadable_verdict_file_is_measured_again(tiny, tmp_path, monkeypatc
 @pytest.mark.parametrize("mode", ["dynamic", "static"])
 def test_a_forced_path_is_used_without_a_probe(tiny, tmp_path, monkeypatch, mode):
     monkeypatch.setattr(decode_mode, "measure", lambda *a: pytest.fail("probed a forced path"))
-    choice = choose(
-        tiny,
-        "cpu",
-        PAD,
-        StaticCaches(tiny, 4096),
-        engine_key=("m",),
-        verdicts=tmp_path / "v.json",
-        setting=mode,
-    )
+    choice = _choose(tiny, tmp_path / "v.json", setting=mode)
     assert choice == DecodeChoice(mode, {}, 0.0, "forced")
     assert not (tmp_path / "v.json").exists()
 
 
 def test_auto_with_fast_decoding_off_keeps_the_plain_path(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(decode_mode, "FAST_DECODE", False)
-    choice = choose(
-        tiny, "cpu", PAD, StaticCaches(tiny, 4096), engine_key=("m",), verdicts=None, setting="auto"
-    )
+    choice = _choose(tiny)
     assert choice.mode == "dynamic" and choice.probe == {}
 
 
 def test_a_bad_setting_is_one_clear_error(tiny, monkeypatch):
     monkeypatch.setenv("COUNCIL_HF_DECODE", "fast")
     with pytest.raises(ValueError) as info:
-        choose(tiny, "cpu", PAD, StaticCaches(tiny, 4096), engine_key=("m",), verdicts=None)
+        _choose(tiny, setting=None)  # reads $COUNCIL_HF_DECODE
     assert (
         str(info.value) == "invalid value for $COUNCIL_HF_DECODE: 'fast' (expected auto, dynamic or static)"
     )
@@ -297,9 +221,7 @@ def test_auto_takes_the_static_path_only_when_it_is_clearly_faster(
     tiny, monkeypatch, static_s, dynamic_s, expected
 ):
     monkeypatch.setattr(decode_mode, "measure", lambda *a: {"dynamic": dynamic_s, "static": static_s})
-    choice = choose(
-        tiny, "cpu", PAD, StaticCaches(tiny, 4096), engine_key=("m",), verdicts=None, setting="auto"
-    )
+    choice = _choose(tiny)
     assert choice.mode == expected and choice.reason == "measured"
 
 
@@ -330,11 +252,18 @@ def test_a_verdict_measured_on_a_busy_machine_is_used_but_not_remembered(tiny, t
     verdicts = tmp_path / "decode-verdicts.json"
     monkeypatch.setattr(decode_mode, "machine_busy", lambda: True)
     monkeypatch.setattr(decode_mode, "measure", lambda *a: {"dynamic": 0.02, "static": 0.01})
-    choice = choose(
-        tiny, "cpu", PAD, StaticCaches(tiny, 4096), engine_key=("m",), verdicts=verdicts, setting="auto"
-    )
+    choice = _choose(tiny, verdicts)
     assert choice.mode == "static" and choice.reason == "measured"
     assert not verdicts.exists()
     monkeypatch.setattr(decode_mode, "machine_busy", lambda: False)
-    choose(tiny, "cpu", PAD, StaticCaches(tiny, 4096), engine_key=("m",), verdicts=verdicts, setting="auto")
+    _choose(tiny, verdicts)
     assert verdicts.exists()
+
+
+def test_greedy_tokens_makes_exactly_the_tokens_asked_for(tiny):
+    """The measuring helper (probe, benches): transformers' greedy tokens, `new` of them, any cache."""
+    prompt = list(range(3, 40))
+    ids = torch.tensor([prompt])
+    assert greedy_tokens(tiny, ids, 9, PAD).tolist() == [_alone(tiny, prompt, 9)]
+    static = StaticCaches(tiny, 4096).get(1, 60)[0]
+    assert greedy_tokens(tiny, ids, 9, PAD, static).tolist() == [_alone(tiny, prompt, 9)]

@@ -1,0 +1,92 @@
+"""Helpers for tests of the hf/ engine: a tiny random Llama, a sink for a request's events, and an
+engine driven by hand (no worker thread) with greedy rows."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from agents.models.hf.decode_mode import DecodePath
+from agents.models.hf.engine import Engine, Event, Result
+from agents.models.hf.rows import Request, Row, Sampling
+from agents.models.hf.static import StaticCaches
+
+
+def tiny_llama(
+    vocab_size: int = 97, hidden_size: int = 32, max_position_embeddings: int = 256, **extra: Any
+) -> LlamaForCausalLM:
+    """A two-layer Llama with random weights (seed 0): pad 0, bos 1, eos 2; no download."""
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=max_position_embeddings,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        **extra,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+class Sink:
+    """Collects one request's events; `done` is set on its last one."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.done = threading.Event()
+
+    def __call__(self, event: Event) -> None:
+        self.events.append(event)
+        if event[0] in ("done", "error"):
+            self.done.set()
+
+    def result(self, timeout: float = 60) -> Result:
+        """The request's result, once it finished; fails on an error or a request that never ends."""
+        assert self.done.wait(timeout), "the request never finished"
+        kind, value = self.events[-1]
+        assert kind == "done", value
+        result: Result = value
+        return result
+
+    def tokens(self) -> list[str]:
+        """The streamed text pieces, in order."""
+        return [value for kind, value in self.events if kind == "token"]
+
+
+class IdsTokenizer:
+    """Just enough tokenizer for `Row`: token ids as text."""
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
+        return "".join(f" {i}" for i in ids)
+
+
+def hand_driven_engine(model: Any, mode: DecodePath = "dynamic") -> Engine:
+    """An `Engine` around `model` without its worker thread, decoding on `mode`: tests call `_generate`."""
+    engine = Engine.__new__(Engine)
+    engine.model, engine.device, engine.pad_id, engine.eos_ids = model, "cpu", 0, set()
+    engine.batches_run = engine.shared_prefix_tokens = 0
+    engine.decode_mode = mode
+    engine._static = StaticCaches(model, int(model.config.max_position_embeddings))
+    engine.compile_seconds = {}
+    return engine
+
+
+def greedy_rows(prompts: list[list[int]], new: int) -> list[Row]:
+    """One greedy `Row` per prompt, `new` tokens each, no stop strings."""
+    greedy = Sampling(temperature=0.0, top_p=1.0, repetition_penalty=1.0, seed=None)
+    return [
+        Row(
+            Request(input_ids=p, sampling=greedy, max_new_tokens=new, stop=(), sink=lambda _: None),
+            IdsTokenizer(),  # type: ignore[arg-type]
+            set(),
+        )
+        for p in prompts
+    ]
