@@ -347,7 +347,7 @@ def quantized_figures(
     return {
         "quantized_vs_fp32_decode": rate["int8_b1"] / rate["fp32_b1"],
         "quantized_vs_fp32_decode_b2": rate["int8_b2"] / rate["fp32_b2"],
-        "quantized_decode_tok_s": {key: value for key, value in rate.items()},
+        "quantized_decode_tok_s": rate,
         "int8_weights_bytes": weights_bytes(int8.model),
         "quantized_runs_s": times,
     }
@@ -431,7 +431,7 @@ def run_all() -> dict[str, Any]:
     log("int8 weights (quantize=int8) vs fp32: decode rate at batch 1 and 2")
     int8_llm = load_chat_model(EMBEDDED_SPEC, device="cpu", quantize="int8")
     assert isinstance(int8_llm, ChatLocalHF)
-    ids = [llm._prompt_ids(engine, messages_for(p), None, None) for p in LONG_PROMPTS[:2]]
+    ids = [llm.prompt_ids(messages_for(p)) for p in LONG_PROMPTS[:2]]
     result.update(quantized_figures(engine, int8_llm.engine(), ids))
     log(
         f"  int8/fp32 decode {result['quantized_vs_fp32_decode']:.2f} (batch 1), "
