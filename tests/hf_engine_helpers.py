@@ -11,6 +11,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from agents.models.hf.decode_mode import DecodePath
 from agents.models.hf.engine import Engine, Event, Result
+from agents.models.hf.lean import LeanStep
 from agents.models.hf.rows import Request, Row, Sampling
 from agents.models.hf.static import StaticCaches
 
@@ -68,9 +69,14 @@ class IdsTokenizer:
         return "".join(f" {i}" for i in ids)
 
 
-def hand_driven_engine(model: Any, mode: DecodePath = "dynamic") -> Engine:
-    """An `Engine` around `model` without its worker thread, decoding on `mode`: tests call `_generate`."""
+def hand_driven_engine(model: Any, mode: DecodePath = "dynamic", lean: bool = False) -> Engine:
+    """An `Engine` around `model` without its worker thread, decoding on `mode`: tests call `_generate`.
+
+    With `lean`, dynamic-path batches run the engine's own loop on a `LeanStep` (the CPU default).
+    """
     engine = Engine.__new__(Engine)
+    engine._lean = LeanStep.build(model) if lean else None
+    assert engine._lean is not None or not lean, "the model is not one the lean step covers"
     engine.model, engine.device, engine.pad_id, engine.eos_ids = model, "cpu", 0, set()
     engine.batches_run = engine.shared_prefix_tokens = 0
     engine.decode_mode = mode
@@ -79,14 +85,25 @@ def hand_driven_engine(model: Any, mode: DecodePath = "dynamic") -> Engine:
     return engine
 
 
-def greedy_rows(prompts: list[list[int]], new: int) -> list[Row]:
-    """One greedy `Row` per prompt, `new` tokens each, no stop strings."""
-    greedy = Sampling(temperature=0.0, top_p=1.0, repetition_penalty=1.0, seed=None)
+def rows_for(
+    prompts: list[list[int]],
+    new: int,
+    sampling: Sampling | None = None,
+    stop: tuple[str, ...] = (),
+    eos_ids: set[int] | None = None,
+) -> list[Row]:
+    """One `Row` per prompt with these settings (default: greedy), `new` tokens at most each."""
+    sampling = sampling or Sampling(temperature=0.0, top_p=1.0, repetition_penalty=1.0, seed=None)
     return [
         Row(
-            Request(input_ids=p, sampling=greedy, max_new_tokens=new, stop=(), sink=lambda _: None),
+            Request(input_ids=p, sampling=sampling, max_new_tokens=new, stop=stop, sink=lambda _: None),
             IdsTokenizer(),  # type: ignore[arg-type]
-            set(),
+            eos_ids or set(),
         )
         for p in prompts
     ]
+
+
+def greedy_rows(prompts: list[list[int]], new: int) -> list[Row]:
+    """One greedy `Row` per prompt, `new` tokens each, no stop strings."""
+    return rows_for(prompts, new)

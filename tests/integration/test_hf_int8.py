@@ -28,6 +28,7 @@ def test_auto_means_int8_on_this_cpu() -> None:
 def test_the_int8_engine_matches_direct_greedy_generate(int8_model: Any) -> None:
     engine = int8_model.engine()
     assert engine.quantize == "int8" and isinstance(engine.model.lm_head, Int8Linear)
+    assert engine.decode_loop == "lean"  # the CPU's own loop (loop.py), checked here against generate
     prompt_ids = _prompt_ids(int8_model, [HumanMessage(PROMPT)])
     new_ids = _direct_greedy(engine, prompt_ids, 16)
     assert len(new_ids) == 16 and not set(new_ids) & engine.eos_ids  # as the test assumes

@@ -36,9 +36,16 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
-from agents.models.hf import decode_mode
-from agents.models.hf.decode import batch_layout, new_cache, prefill_shared, use_small_batch_matmul
+from agents.models.hf import decode_mode, loop
+from agents.models.hf.decode import (
+    FAST_DECODE,
+    batch_layout,
+    new_cache,
+    prefill_shared,
+    use_small_batch_matmul,
+)
 from agents.models.hf.embedded import model_cache_dir
+from agents.models.hf.lean import LeanStep
 from agents.models.hf.quantize import quantize_model
 from agents.models.hf.rows import BatchStreamer, Event, Request, Result, Row, RowsDone, Sampling
 from agents.models.hf.static import StaticCaches, prefill_shared_static
@@ -88,6 +95,8 @@ class Engine:
         self.decode_probe: dict[str, float] = {}
         self.warmup_seconds = 0.0
         self.compile_seconds: dict[tuple[int, int], float] = {}  # observable: first call of each static shape
+        # The CPU's own decoding loop (loop.py) when the model is one `LeanStep` covers.
+        self._lean: LeanStep | None = None
         # The worker thread loads the model as well as running it: torch work on a
         # second thread gives OpenMP a second thread team, and with more OpenMP
         # threads than cores libgomp stops spin-waiting between parallel regions,
@@ -121,6 +130,8 @@ class Engine:
         # int8 layers have their own kernel: the small-batch probe is for float weights.
         if not quantize_model(self.model, self.quantize) and self.device == "cpu":
             use_small_batch_matmul(self.model, MAX_BATCH)
+        if self.device == "cpu" and FAST_DECODE and loop.covers(self.model):
+            self._lean = LeanStep.build(self.model)
         log.info(
             "loaded %s on %s (%s, quantize=%s) in %.1f s",
             self.path.name,
@@ -149,9 +160,10 @@ class Engine:
         if self.decode_mode == "static" and self.device.startswith("cuda"):
             _allow_recompiles()
         log.info(
-            "decoding %s on the %s path (%s%s)",
+            "decoding %s on the %s path%s (%s%s)",
             self.path.name,
             self.decode_mode,
+            " with the lean step" if self.decode_loop == "lean" else "",
             choice.reason,
             "".join(f", {path} {secs * 1e3:.1f} ms/token" for path, secs in choice.probe.items()),
         )
@@ -172,6 +184,11 @@ class Engine:
             _ENGINES.touch(self.key, self)
         else:
             get_engine(self.path, self.device, self.dtype, self.quantize).submit(req)
+
+    @property
+    def decode_loop(self) -> str:
+        """``lean`` when dynamic-path batches run the engine's own loop (loop.py), else ``generate``."""
+        return "lean" if self._lean is not None and self.decode_mode == "dynamic" else "generate"
 
     @property
     def closed(self) -> bool:
@@ -307,6 +324,21 @@ class Engine:
         if shared:
             self.shared_prefix_tokens += shared
         sampling = rows[0].req.sampling
+        if sampling.seed is not None:
+            torch.manual_seed(sampling.seed)
+        self.batches_run += 1
+        if self._lean is not None and self.decode_mode == "dynamic":
+            loop.decode_rows(
+                self.model,
+                self._lean,
+                ids.to(self.device),
+                mask.to(self.device),
+                cache,
+                rows,
+                max_new_tokens=max_new_tokens,
+                pad_id=self.pad_id,
+            )
+            return
         kwargs: dict[str, Any] = {
             "max_new_tokens": max_new_tokens,
             # transformers 5.x names it `cache`; `past_key_values` warns on every call.
@@ -321,9 +353,6 @@ class Engine:
             kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        if sampling.seed is not None:
-            torch.manual_seed(sampling.seed)
-        self.batches_run += 1
         started = time.monotonic()
         with torch.inference_mode():
             self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kwargs)

@@ -113,10 +113,25 @@ class Int8Linear(nn.Module):
         weight = linear.weight.detach().float()
         # Symmetric per-row scales: the largest magnitude of each row maps to 127.
         scales = (weight.abs().amax(dim=1) / 127).clamp(min=torch.finfo(torch.float32).tiny)
-        self.in_features, self.out_features = linear.in_features, linear.out_features
-        self.register_buffer("qweight", torch.round(weight / scales[:, None]).clamp(-127, 127).to(torch.int8))
-        self.register_buffer("scales", scales.to(COMPUTE_DTYPE))
-        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().clone())
+        self._set(
+            torch.round(weight / scales[:, None]).clamp(-127, 127).to(torch.int8),
+            scales.to(COMPUTE_DTYPE),
+            None if linear.bias is None else linear.bias.detach().clone(),
+        )
+
+    def _set(self, qweight: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None) -> None:
+        self.out_features, self.in_features = qweight.shape
+        self.register_buffer("qweight", qweight)
+        self.register_buffer("scales", scales)
+        self.register_buffer("bias", bias)
+
+    @classmethod
+    def from_parts(cls, qweight: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None) -> Int8Linear:
+        """A layer over an int8 weight already made (rows x inputs), its row scales and bias."""
+        layer = cls.__new__(cls)
+        nn.Module.__init__(layer)
+        layer._set(qweight, scales, bias)
+        return layer
 
     @override
     def forward(self, x: torch.Tensor) -> torch.Tensor:
