@@ -18,6 +18,7 @@ from langchain_core.runnables import RunnableConfig
 from agents.history import approx_tokens, fit_history
 from agents.models import load_chat_model
 from agents.personas import EXPERTS, load_persona
+from agents.prose import prose_reply
 from agents.report import clip, labels
 from agents.standard.requirements import fact_labels, value_label
 from agents.standard.review import review_labels
@@ -220,10 +221,14 @@ async def expert_reply(
     *,
     num_ctx: int | None,
     max_new_tokens: int,
+    stop_repeats: bool = True,
 ) -> AIMessage:
-    """Expert `persona` answers the last message of `messages` (arguments as `expert_prompt`)."""
+    """Expert `persona` answers the last message of `messages` (arguments as `expert_prompt`).
+
+    With `stop_repeats` the reply ends before the first line it repeats (`agents.prose`).
+    """
     prompt = expert_prompt(persona, messages, model, num_ctx=num_ctx, max_new_tokens=max_new_tokens)
-    reply = await model.ainvoke(prompt, config=persona_config(persona))
+    reply = await prose_reply(model, prompt, config=persona_config(persona), stop_repeats=stop_repeats)
     return AIMessage(content=reply.text, name=persona, response_metadata=reply.response_metadata)
 
 

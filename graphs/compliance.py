@@ -72,6 +72,7 @@ from agents.history import approx_tokens, context_window
 from agents.language import detect_language
 from agents.models.errors import redact_credentials
 from agents.personas import EXPERTS, expert_for_tool, load_persona
+from agents.prose import prose_reply
 from agents.remote import ask_remote_expert
 from agents.report import build_report, labels
 from agents.standard.facts import derive_facts
@@ -551,6 +552,7 @@ async def consult(task: ConsultTask, runtime: Runtime[Context]) -> dict[str, Any
             model,
             num_ctx=ctx.num_ctx,
             max_new_tokens=ctx.max_new_tokens,
+            stop_repeats=ctx.stop_repeats,
         )
         answer = reply.text
     update: dict[str, Any] = {"opinions": [opinion(persona, task["question"], answer, spec)]}
@@ -604,7 +606,9 @@ async def synthesize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             opinions=opinions,
         )
     )
-    reply = await model.ainvoke([system, request], config=persona_config("coordinator"))
+    reply = await prose_reply(
+        model, [system, request], config=persona_config("coordinator"), stop_repeats=ctx.stop_repeats
+    )
     report = await asyncio.to_thread(
         partial(
             build_report,

@@ -47,6 +47,7 @@ class Context:
     seed: int | None = _field("seed")
     max_new_tokens: int = _field("max_new_tokens")
     repetition_penalty: float = _field("repetition_penalty")
+    stop_repeats: bool = _field("stop_repeats")
     num_ctx: int | None = _field("num_ctx")
     history_share: float = _field("history_share")
     coordinator_model: str = _field("coordinator_model")

@@ -38,7 +38,12 @@ def build_expert_graph(
             limits.check(ctx)  # before any model is loaded
         model = await amodel_for(ctx.persona_model(persona), ctx.model_options(ctx.persona_model(persona)))
         reply = await expert_reply(
-            persona, state["messages"], model, num_ctx=ctx.num_ctx, max_new_tokens=ctx.max_new_tokens
+            persona,
+            state["messages"],
+            model,
+            num_ctx=ctx.num_ctx,
+            max_new_tokens=ctx.max_new_tokens,
+            stop_repeats=ctx.stop_repeats,
         )
         return {"messages": [reply]}
 

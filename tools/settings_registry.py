@@ -279,6 +279,16 @@ SETTINGS: tuple[Setting, ...] = (
         low_open=True,
     ),
     Setting(
+        "stop_repeats",
+        "COUNCIL_STOP_REPEATS",
+        "bool",
+        True,
+        "End an expert's or the coordinator's prose at the first line it repeats (five words or more, "
+        "compared as the quality gate compares lines, which drops repeats anyway): a small model that "
+        "loops stops costing time.",
+        flags=("--stop-repeats",),
+    ),
+    Setting(
         "num_ctx",
         "COUNCIL_NUM_CTX",
         "optional_int",
