@@ -95,19 +95,25 @@ def _row_slices(widths: list[int]) -> list[slice]:
 Projection = Callable[[torch.Tensor], torch.Tensor]
 
 
-def projection(layer: nn.Module) -> Projection:
+def projection(layer: nn.Module, into_sum: bool = False) -> Projection:
     """`layer`'s forward for a decoding step's few rows; int8 layers call their kernel directly.
 
     Same arithmetic as `Int8Linear.forward` for up to `Int8Linear.max_kernel_rows`
     rows, without its module call, reshapes and branch: ~120 of these run per token.
+    With `into_sum` the output is only ever added to fp32 (the residual stream), so
+    an int8 layer without bias leaves it in bf16: the addition widens it exactly,
+    as the cast it saves would.
     """
     if not isinstance(layer, Int8Linear):
         return layer
     qweight, scales, bias = layer.qweight, layer.scales, layer.bias
     kernel = torch._weight_int8pack_mm
+    keep = into_sum and bias is None
 
     def forward(x: torch.Tensor) -> torch.Tensor:
-        y = kernel(x.reshape(-1, x.shape[-1]).to(COMPUTE_DTYPE), qweight, scales).to(x.dtype)
+        y = kernel(x.reshape(-1, x.shape[-1]).to(COMPUTE_DTYPE), qweight, scales)
+        if not keep:
+            y = y.to(x.dtype)
         if bias is not None:
             y = y + bias
         return y.reshape(*x.shape[:-1], -1)
@@ -149,7 +155,6 @@ class LeanStep:
         self.model = model
         self.inner = model.model
         modeling = sys.modules[type(model).__module__]
-        self.rotate_half = modeling.rotate_half
         first = self.inner.layers[0].self_attn
         self.head_dim = int(first.head_dim)
         self.attention = ALL_ATTENTION_FUNCTIONS.get_interface(
@@ -161,12 +166,12 @@ class LeanStep:
                 input_norm=_norm(layer.input_layernorm),
                 qkv=projection(qkv),
                 widths=qkv_widths,
-                o=projection(layer.self_attn.o_proj),
+                o=projection(layer.self_attn.o_proj, into_sum=True),
                 post_norm=_norm(layer.post_attention_layernorm),
                 gate_up=projection(gate_up),
                 half=gate_up_widths[0],
                 act=layer.mlp.act_fn,
-                down=projection(layer.mlp.down_proj),
+                down=projection(layer.mlp.down_proj, into_sum=True),
             )
             for layer, ((qkv, qkv_widths), (gate_up, gate_up_widths)) in zip(
                 self.inner.layers, fused, strict=True
@@ -222,17 +227,26 @@ class LeanStep:
             )
         cos, sin = self.inner.rotary_emb(hidden, position_ids=positions)
         cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
-        head_dim, rotate_half, attend = self.head_dim, self.rotate_half, self.attention
+        # Llama's rotate_half(x) * sin is cat(-x2, x1) * sin: the same products as
+        # roll(x) * cat(-sin1, sin2), in one op a layer instead of four.
+        half = self.head_dim // 2
+        sin = torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
+        head_dim, attend = self.head_dim, self.attention
+        # Transformers' per-call bookkeeping (lazy layers, GPU offloading) has nothing to do here.
+        layers: Any = cache.layers if not getattr(cache, "offloading", False) else None
         for index, layer in enumerate(self.layers):
             q_width, k_width, _ = layer.widths
             qkv = layer.qkv(rms_norm(hidden, layer.input_norm))
             # q and k rotate together: the same elementwise ops as Llama's apply_rotary_pos_emb.
             qk = qkv[..., : q_width + k_width].view(rows, 1, -1, head_dim).transpose(1, 2)
-            qk = (qk * cos) + (rotate_half(qk) * sin)
+            qk = (qk * cos) + (qk.roll(half, dims=-1) * sin)
             q_heads = q_width // head_dim
             q, k = qk[:, :q_heads], qk[:, q_heads:]
             v = qkv[..., q_width + k_width :].view(rows, 1, -1, head_dim).transpose(1, 2)
-            k, v = cache.update(k, v, index)
+            if layers is not None and index < len(layers):
+                k, v = layers[index].update(k, v)
+            else:
+                k, v = cache.update(k, v, index)
             out, _ = attend(layer.attention, q, k, v, mask, dropout=0.0, scaling=layer.attention.scaling)
             hidden = hidden + layer.o(out.reshape(rows, 1, -1).contiguous())
             gate_up = layer.gate_up(rms_norm(hidden, layer.post_norm))
