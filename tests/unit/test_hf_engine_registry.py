@@ -132,6 +132,7 @@ def stub_engine(monkeypatch):
     def load(self: Engine) -> None:
         self.tokenizer = object()
         self.model = object()
+        self._lean = object()  # type: ignore[assignment]  # a lean step holds the model too
         self.eos_ids = set()
         self.context_window = 2048
         self.pad_id = 0
@@ -161,7 +162,8 @@ def test_close_finishes_queued_and_running_requests_then_ends_the_worker(tmp_pat
     assert engine.join(5)
     assert all(s.done.is_set() and s.events[-1][0] == "done" for s in sinks)
     assert [r.finish_reason for s in sinks for kind, r in s.events] == ["stop"] * 3
-    assert engine.model is None  # weights dropped; the tokenizer stays for callers holding it
+    assert engine.model is None and engine._lean is None  # weights dropped (the lean step held them)
+    # The tokenizer stays, for callers still holding the engine.
     assert engine.tokenizer is not None
 
 

@@ -257,6 +257,7 @@ class Engine:
     def _release(self) -> None:
         """Free the model after `close` (the worker's last step)."""
         self.model = None
+        self._lean = None  # it holds the model's modules too
         if self._static is not None:
             self._static.clear()
         release_memory()
