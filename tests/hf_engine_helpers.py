@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
 
 from agents.models.hf.decode_mode import DecodePath
 from agents.models.hf.engine import Engine, Event, Result
@@ -35,6 +35,20 @@ def tiny_llama(
         **extra,
     )
     return LlamaForCausalLM(config).eval()
+
+
+def tiny_mistral(**extra: Any) -> MistralForCausalLM:
+    """A one-layer Mistral with random weights: an architecture other than Llama's."""
+    config = MistralConfig(
+        vocab_size=50,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        **extra,
+    )
+    return MistralForCausalLM(config).eval()
 
 
 class Sink:

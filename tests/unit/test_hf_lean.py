@@ -12,14 +12,14 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from transformers import LlamaForCausalLM, MistralConfig, MistralForCausalLM
+from transformers import LlamaForCausalLM
 
 from agents.models.hf import loop
 from agents.models.hf.decode import MIN_SHARED_PREFIX, SmallBatchLinear, batch_layout, new_cache
 from agents.models.hf.lean import LeanStep, fuse_linears
 from agents.models.hf.quantize import Int8Linear, quantize_model
 from agents.models.hf.rows import Row, Sampling
-from tests.hf_engine_helpers import hand_driven_engine, rows_for, tiny_llama
+from tests.hf_engine_helpers import hand_driven_engine, rows_for, tiny_llama, tiny_mistral
 
 PAD = 0
 GREEDY = Sampling(temperature=0.0, top_p=1.0, repetition_penalty=1.0, seed=None)
@@ -217,17 +217,7 @@ def test_a_cancelled_row_stops_the_loop():
 
 
 def test_models_the_step_does_not_cover_keep_generate():
-    mistral = MistralForCausalLM(
-        MistralConfig(
-            vocab_size=50,
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-        )
-    )
-    assert LeanStep.build(mistral) is None
+    assert LeanStep.build(tiny_mistral()) is None
     assert LeanStep.build(_model("none").to(torch.bfloat16)) is None
     extra = _model("none")
     assert loop.covers(extra)

@@ -22,7 +22,7 @@ from agents.models.hf.static import (
     prefill_shared_static,
     supports_static,
 )
-from tests.hf_engine_helpers import greedy_rows, hand_driven_engine, tiny_llama
+from tests.hf_engine_helpers import greedy_rows, hand_driven_engine, tiny_llama, tiny_mistral
 
 PAD = 0
 
@@ -74,20 +74,7 @@ def test_cache_length_rounds_up_to_a_bucket_within_the_window(need, window, expe
 
 def test_full_attention_models_support_static_and_sliding_ones_do_not(tiny):
     assert supports_static(tiny)
-    from transformers import MistralConfig, MistralForCausalLM
-
-    sliding = MistralForCausalLM(
-        MistralConfig(
-            vocab_size=50,
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-            sliding_window=8,
-        )
-    )
-    assert not supports_static(sliding)
+    assert not supports_static(tiny_mistral(sliding_window=8))
 
 
 @pytest.mark.parametrize("mode", ["static", "dynamic"])
