@@ -7,7 +7,14 @@ import threading
 from typing import Any
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
+from transformers import (
+    LlamaConfig,
+    LlamaForCausalLM,
+    MistralConfig,
+    MistralForCausalLM,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+)
 
 from agents.models.hf.decode_mode import DecodePath
 from agents.models.hf.engine import Engine, Event, Result
@@ -35,6 +42,30 @@ def tiny_llama(
         **extra,
     )
     return LlamaForCausalLM(config).eval()
+
+
+def tiny_qwen2(vocab_size: int = 97, max_position_embeddings: int = 256, **extra: Any) -> Qwen2ForCausalLM:
+    """A two-layer Qwen2 (biased q/k/v) with random weights (seed 0), token ids as `tiny_llama`'s."""
+    torch.manual_seed(0)
+    config = Qwen2Config(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=max_position_embeddings,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        **extra,
+    )
+    model = Qwen2ForCausalLM(config).eval()
+    with torch.no_grad():  # random biases, so that a lost one shows
+        for layer in model.model.layers:
+            for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
+                proj.bias.normal_(0, 0.5)
+    return model
 
 
 def tiny_mistral(**extra: Any) -> MistralForCausalLM:

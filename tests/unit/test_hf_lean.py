@@ -9,6 +9,8 @@ shared prefix; fp32 and int8 weights; stop strings, EOS, limits and cancels.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from torch import nn
@@ -19,7 +21,7 @@ from agents.models.hf.decode import MIN_SHARED_PREFIX, SmallBatchLinear, batch_l
 from agents.models.hf.lean import LeanStep, fuse_linears
 from agents.models.hf.quantize import Int8Linear, quantize_model
 from agents.models.hf.rows import Row, Sampling
-from tests.hf_engine_helpers import hand_driven_engine, rows_for, tiny_llama, tiny_mistral
+from tests.hf_engine_helpers import hand_driven_engine, rows_for, tiny_llama, tiny_mistral, tiny_qwen2
 
 PAD = 0
 GREEDY = Sampling(temperature=0.0, top_p=1.0, repetition_penalty=1.0, seed=None)
@@ -33,8 +35,9 @@ LAYOUTS = {
 }
 
 
-def _model(weights: str) -> LlamaForCausalLM:
-    model = tiny_llama(vocab_size=300, max_position_embeddings=1024)
+def _model(weights: str, arch: str = "llama") -> Any:
+    build = tiny_qwen2 if arch == "qwen2" else tiny_llama
+    model = build(vocab_size=300, max_position_embeddings=1024)
     quantize_model(model, weights)
     return model
 
@@ -86,9 +89,10 @@ def test_layers_of_mixed_kinds_are_not_fused():
     assert fuse_linears([first, Int8Linear(second)]) is None  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
 @pytest.mark.parametrize("weights", ["none", "int8"])
-def test_building_the_step_changes_nothing_the_model_computes(weights):
-    model = _model(weights)
+def test_building_the_step_changes_nothing_the_model_computes(weights, arch):
+    model = _model(weights, arch)
     ids = torch.tensor([LAYOUTS["alone"][0]])
     with torch.inference_mode():
         before = model(input_ids=ids).logits
@@ -96,10 +100,11 @@ def test_building_the_step_changes_nothing_the_model_computes(weights):
         assert torch.equal(model(input_ids=ids).logits, before)
 
 
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
 @pytest.mark.parametrize("weights", ["none", "int8"])
 @pytest.mark.parametrize("layout", ["alone", "left-padded", "shared prefix"])
-def test_a_lean_step_gives_the_models_own_logits(weights, layout):
-    model = _model(weights)
+def test_a_lean_step_gives_the_models_own_logits(weights, layout, arch):
+    model = _model(weights, arch)
     step = LeanStep.build(model)
     assert step is not None
     ids, mask, _ = batch_layout(LAYOUTS[layout], PAD)
@@ -123,11 +128,12 @@ def test_a_lean_step_gives_the_models_own_logits(weights, layout):
     assert torch.equal(got, expected)
 
 
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
 @pytest.mark.parametrize("weights", ["none", "int8"])
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 @pytest.mark.parametrize("sampling", [GREEDY, PENALTY, SAMPLED], ids=["greedy", "penalty", "sampled"])
-def test_the_lean_loop_gives_what_generate_gives(weights, layout, sampling):
-    model = _model(weights)
+def test_the_lean_loop_gives_what_generate_gives(weights, layout, sampling, arch):
+    model = _model(weights, arch)
     prompts = LAYOUTS[layout]
     lean = _run(model, rows_for(prompts, 16, sampling), lean=True)
     plain = _run(model, rows_for(prompts, 16, sampling), lean=False)
@@ -218,6 +224,8 @@ def test_a_cancelled_row_stops_the_loop():
 
 def test_models_the_step_does_not_cover_keep_generate():
     assert LeanStep.build(tiny_mistral()) is None
+    sliding = tiny_qwen2(use_sliding_window=True, sliding_window=8, max_window_layers=0)
+    assert LeanStep.build(sliding) is None  # a layer attends through a window: not covered
     assert LeanStep.build(_model("none").to(torch.bfloat16)) is None
     extra = _model("none")
     assert loop.covers(extra)

@@ -17,8 +17,8 @@ does the whole step in ~10 ms on the same cores (``bench/peer.py``).
   rotary embedding, activation, attention function and causal mask.
 
 Only the model classes checked in `LeanStep.build` qualify (Llama: SmolLM2,
-TinyLlama, Llama 2/3 shapes); anything else returns None and keeps
-transformers' forward.
+TinyLlama, Llama 2/3 shapes; Qwen2 and Qwen2.5 without sliding-window layers);
+anything else returns None and keeps transformers' forward.
 """
 
 from __future__ import annotations
@@ -39,7 +39,11 @@ from agents.models.hf.quantize import COMPUTE_DTYPE, Int8Linear
 log = logging.getLogger(__name__)
 
 #: Model classes whose layers `LeanStep` reproduces exactly (class names, as transformers has them).
-SUPPORTED = {"LlamaForCausalLM": ("LlamaDecoderLayer", "LlamaAttention", "LlamaMLP")}
+SUPPORTED = {
+    "LlamaForCausalLM": ("LlamaDecoderLayer", "LlamaAttention", "LlamaMLP"),
+    # Qwen2 is Llama with biased q/k/v projections and optional sliding-window layers (not covered).
+    "Qwen2ForCausalLM": ("Qwen2DecoderLayer", "Qwen2Attention", "Qwen2MLP"),
+}
 
 
 def fuse_linears(linears: list[Any]) -> tuple[nn.Module, list[int]] | None:
@@ -189,7 +193,7 @@ class LeanStep:
             return None
         for layer in inner.layers:
             names = (type(layer).__name__, type(layer.self_attn).__name__, type(layer.mlp).__name__)
-            if names != layer_names:
+            if names != layer_names or getattr(layer.self_attn, "sliding_window", None) is not None:
                 return None
         if getattr(model.config, "pretraining_tp", 1) != 1 or model.dtype != torch.float32:
             # The norms below skip Llama's casts, which only fp32 activations make no-ops.
