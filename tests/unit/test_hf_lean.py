@@ -33,6 +33,8 @@ LAYOUTS = {
     "left-padded": [[5, 6, 7, 8, 9, 10], list(range(30, 52)), [77, 78]],
     "shared prefix": [[*PREFIX, 9, 8], [*PREFIX, *range(20, 41)], [*PREFIX, 77]],
 }
+#: More rows than the int8 kernel takes (`Int8Linear.max_kernel_rows`): a raised $COUNCIL_MAX_BATCH.
+MANY_ROWS = [[(7 * i + j) % 250 + 3 for j in range(10)] for i in range(40)]
 
 
 def _model(weights: str, arch: str = "llama") -> Any:
@@ -102,12 +104,12 @@ def test_building_the_step_changes_nothing_the_model_computes(weights, arch):
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2"])
 @pytest.mark.parametrize("weights", ["none", "int8"])
-@pytest.mark.parametrize("layout", ["alone", "left-padded", "shared prefix"])
+@pytest.mark.parametrize("layout", [*LAYOUTS, "many rows"])
 def test_a_lean_step_gives_the_models_own_logits(weights, layout, arch):
     model = _model(weights, arch)
     step = LeanStep.build(model)
     assert step is not None
-    ids, mask, _ = batch_layout(LAYOUTS[layout], PAD)
+    ids, mask, _ = batch_layout(MANY_ROWS if layout == "many rows" else LAYOUTS[layout], PAD)
     positions = loop.positions_from_mask(mask)
     token = torch.tensor([[17]] * ids.shape[0])
     full_mask = torch.cat([mask, torch.ones_like(token)], dim=1)

@@ -5,10 +5,11 @@ persona that names the same model shares its weights (the seed article loaded
 an 8B model once per agent). A single worker thread owns the model; callers
 on any thread or event loop submit requests to it. Requests that arrive
 together and decode with the same settings are left-padded into one batch and
-run through one `generate` call, each row streaming its own tokens and
-stopping on its own stop strings and token limit. A prefix that every row of
-a batch shares is read once; `decode.py` has that and the CPU speed-ups,
-`static.py` the static-cache path that transformers compiles on a GPU,
+run through one `generate` call (on a CPU, for the models `lean.py` covers, the
+engine's own loop in `loop.py`, which gives the same tokens faster), each row
+streaming its own tokens and stopping on its own stop strings and token limit.
+A prefix that every row of a batch shares is read once; `decode.py` has that
+and the CPU speed-ups, `static.py` the static-cache path that transformers compiles on a GPU,
 `decode_mode.py` the measured choice between the two (``COUNCIL_HF_DECODE``),
 and `rows.py` the request types and each row's streaming and stopping.
 
