@@ -61,7 +61,8 @@ async def ask_remote_expert(
         url: Base URL of the LangGraph server (``http://host:port``).
         persona: The graph (assistant) name: ``scientist`` or ``legal_expert``.
         messages: The conversation ending in the request; sent as plain role/content dicts.
-        context: The run's `Context`; the expert's model spec and decoding options are forwarded.
+        context: The run's `Context`; the expert's model spec, decoding options and
+            `stop_repeats` are forwarded.
         timeout_s: Seconds to wait for the whole run.
 
     Raises:
@@ -69,7 +70,11 @@ async def ask_remote_expert(
     """
     remote = RemoteGraph(persona, url=url)
     payload = {"messages": convert_to_openai_messages(list(messages))}
-    remote_context = {"model": context.persona_model(persona), **context.model_options()}
+    remote_context = {
+        "model": context.persona_model(persona),
+        **context.model_options(),
+        "stop_repeats": context.stop_repeats,
+    }
     await _probe(url, timeout_s)
     try:
         result = await asyncio.wait_for(remote.ainvoke(payload, context=remote_context), timeout_s)
