@@ -96,8 +96,9 @@ def test_new_cache_grows_only_for_full_attention_models(tiny):
         ([list(range(100))], 0),  # one row: nothing to share
         ([list(range(100)), [*range(10), *[0] * 90]], 0),  # below MIN_SHARED_PREFIX
         ([list(range(100)), [*range(60), *[0] * 5]], 60),
-        ([list(range(50)), list(range(50))], 49),  # identical rows keep one token each
-        ([list(range(80)), [*range(70), 1], [*range(40), 2]], 40),
+        ([list(range(50)), list(range(50))], 48),  # identical rows keep two tokens each (MIN_OWN)
+        ([list(range(80)), [*range(70), 1], [*range(40), 2]], 39),  # the last row keeps 2 own tokens
+        ([list(range(80)), [*range(70), 1], [*range(40), 2, 3]], 40),
     ],
 )
 def test_shared_prefix_length(rows, expected):

@@ -33,7 +33,7 @@ LAYOUTS = {
     "left-padded": [[5, 6, 7, 8, 9, 10], list(range(30, 52)), [77, 78]],
     "shared prefix": [[*PREFIX, 9, 8], [*PREFIX, *range(20, 41)], [*PREFIX, 77]],
 }
-#: More rows than the int8 kernel takes (`Int8Linear.max_kernel_rows`): a raised $COUNCIL_MAX_BATCH.
+#: A batch far above the default $COUNCIL_MAX_BATCH (int8 used to switch paths past 32 rows).
 MANY_ROWS = [[(7 * i + j) % 250 + 3 for j in range(10)] for i in range(40)]
 
 

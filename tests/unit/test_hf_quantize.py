@@ -136,13 +136,13 @@ def test_int8_is_refused_off_the_cpu() -> None:
 # -- what int8 does to the model ----------------------------------------------------
 
 
-@pytest.mark.parametrize("kernel_rows", [Int8Linear.max_kernel_rows, 0])  # int8 kernel; dequantized
+@pytest.mark.parametrize("kernel_positions", [1 << 20, 0])  # int8 kernel; dequantized
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("bias", [False, True])
 def test_int8_linear_matches_the_float_layer(
-    dtype: torch.dtype, bias: bool, kernel_rows: int, monkeypatch: pytest.MonkeyPatch
+    dtype: torch.dtype, bias: bool, kernel_positions: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(Int8Linear, "max_kernel_rows", kernel_rows)
+    monkeypatch.setattr(Int8Linear, "kernel_positions", kernel_positions)
     torch.manual_seed(1)
     linear = nn.Linear(48, 40, bias=bias).to(dtype)
     with torch.no_grad():
@@ -199,3 +199,20 @@ def test_an_int8_engine_streams_rows_that_stop_on_their_own(folder: Path) -> Non
     assert stopped.result().text == full.text[: full.text.index(words[2])]
     assert "".join(short.tokens()) == short.result().text and short.tokens()
     assert "".join(stopped.tokens()) == stopped.result().text
+
+
+def test_the_int8_path_follows_positions_not_rows() -> None:
+    """A row's numbers must not depend on how many requests share its batch.
+
+    The path (kernel or dequantized) was once chosen by row count: more than 32 rows of
+    decoding, or a shared prefix's short tails, took another path than the same row alone.
+    """
+    torch.manual_seed(2)
+    layer = Int8Linear(nn.Linear(48, 40))
+    step = torch.randn(40, 1, 48)  # a decoding step of 40 rows: one position each
+    prompt = torch.randn(20, 5, 48)  # a prompt pass of 20 rows: five positions each
+    with torch.inference_mode():
+        assert torch.equal(layer(step), torch.cat([layer(step[i : i + 1]) for i in range(40)]))
+        assert torch.equal(layer(prompt), torch.cat([layer(prompt[i : i + 1]) for i in range(20)]))
+        # The two paths round differently: which one a row takes is what the rule decides.
+        assert not torch.equal(layer(prompt[:1, :1]), layer(prompt[:1])[:, :1])

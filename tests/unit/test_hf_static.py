@@ -89,7 +89,7 @@ def test_the_engine_alone_gives_transformers_greedy_tokens(tiny, mode):
 @pytest.mark.parametrize("mode", ["static", "dynamic"])
 def test_a_batch_with_a_shared_prefix_gives_each_row_its_own_tokens(tiny, mode):
     prefix = [(5 * i) % 250 + 3 for i in range(MIN_SHARED_PREFIX + 6)]
-    prompts = [[*prefix, 9, 8], [*prefix, *range(20, 41)], [*prefix, 77]]
+    prompts = [[*prefix, 9, 8], [*prefix, *range(20, 41)], [*prefix, 77, 78]]
     engine = hand_driven_engine(tiny, mode)
     rows = greedy_rows(prompts, 12)
     engine._generate(rows)
@@ -196,8 +196,8 @@ def test_a_bad_setting_is_one_clear_error(tiny, monkeypatch):
 def test_the_layout_leaves_each_rows_last_token_at_the_end():
     """Static and dynamic paths share the layout: prefix, padding, each row's own tokens."""
     prefix = list(range(3, 3 + MIN_SHARED_PREFIX))
-    ids, _mask, shared = batch_layout([[*prefix, 7], [*prefix, 8, 9]], PAD)
-    assert shared == MIN_SHARED_PREFIX and ids[:, -1].tolist() == [7, 9]
+    ids, _mask, shared = batch_layout([[*prefix, 6, 7], [*prefix, 8, 9, 10]], PAD)
+    assert shared == MIN_SHARED_PREFIX and ids[:, -1].tolist() == [7, 10]
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 FAST_DECODE: bool = BY_NAME["hf_fast_decode"].from_env()
 #: Shared prompt prefixes shorter than this are not worth a separate forward pass.
 MIN_SHARED_PREFIX = 32
+#: Own prompt tokens each row keeps after a shared prefix: two, so that the rows' own part is
+#: read as a prompt (several positions) like the whole prompt of a request alone; int8 layers
+#: read one position as a decoding step, with other rounding (see quantize.py).
+MIN_OWN = 2
 
 
 class SmallBatchLinear(nn.Linear):
@@ -204,13 +208,13 @@ def new_cache(model: Any, capacity: int) -> DynamicCache:
 
 
 def shared_prefix_length(rows: Sequence[Sequence[int]]) -> int:
-    """Tokens every row starts with, leaving each row at least one token of its own.
+    """Tokens every row starts with, leaving each row at least `MIN_OWN` tokens of its own.
 
     Returns 0 for a single row or when the shared part is under `MIN_SHARED_PREFIX`.
     """
     if len(rows) < 2 or not FAST_DECODE:
         return 0
-    limit = min(len(r) for r in rows) - 1
+    limit = min(len(r) for r in rows) - MIN_OWN
     n = 0
     first = rows[0]
     while n < limit and all(r[n] == first[n] for r in rows[1:]):

@@ -102,8 +102,8 @@ Projection = Callable[[torch.Tensor], torch.Tensor]
 def projection(layer: nn.Module, into_sum: bool = False) -> Projection:
     """`layer`'s forward for a decoding step's few rows; int8 layers call their kernel directly.
 
-    Same arithmetic as `Int8Linear.forward` for up to `Int8Linear.max_kernel_rows`
-    rows, without its module call, reshapes and branch: ~120 of these run per token.
+    Same arithmetic as `Int8Linear.forward` on a decoding step (one position a
+    row, the kernel), without its module call and reshapes: ~120 of these run per token.
     With `into_sum` the output is only ever added to fp32 (the residual stream), so
     an int8 layer without bias leaves it in bf16: the addition widens it exactly,
     as the cast it saves would.
@@ -113,13 +113,9 @@ def projection(layer: nn.Module, into_sum: bool = False) -> Projection:
     qweight, scales, bias = layer.qweight, layer.scales, layer.bias
     kernel = torch._weight_int8pack_mm
     keep = into_sum and bias is None
-    most = layer.max_kernel_rows
 
     def forward(x: torch.Tensor) -> torch.Tensor:
-        rows = x.reshape(-1, x.shape[-1])
-        if rows.shape[0] > most:  # $COUNCIL_MAX_BATCH above it: the layer's own (dequantizing) path
-            return layer(x)
-        y = kernel(rows.to(COMPUTE_DTYPE), qweight, scales)
+        y = kernel(x.reshape(-1, x.shape[-1]).to(COMPUTE_DTYPE), qweight, scales)
         if not keep:
             y = y.to(x.dtype)
         if bias is not None:

@@ -9,6 +9,14 @@ reads a quarter of the bytes. The kernel is fast with bfloat16 activations
 (with fp32 ones it is slower than fp32 weights), so a layer rounds its input
 to bf16 and casts the product back to the model's dtype.
 
+A prompt's forward pass is compute-bound, not memory-bound, and there the
+kernel is slower than a bf16 matmul over the weight dequantized once for the
+call; so a call with several positions per sequence (a prompt) dequantizes and
+a decoding step (one position) uses the kernel. The two round differently, so
+the choice follows the positions, never the row count: with a row-count rule
+(it was "more than 32 rows") a decoding step of 40 rows, or a batch's short own
+tails after a shared prefix, took the other path than the same row alone.
+
 Every ``nn.Linear`` is converted, the vocabulary head included (the largest
 matrix, 49152 x 576): it is tied to the input embedding, and converting it
 gives the head its own int8 copy while the embedding keeps its float one (a
@@ -105,8 +113,10 @@ class Int8Linear(nn.Module):
     qweight: torch.Tensor
     scales: torch.Tensor
     bias: torch.Tensor | None
-    #: Up to this many rows (decoding) the int8 kernel runs; more (a prompt) dequantize first.
-    max_kernel_rows = 32
+    #: Calls with at most this many positions per sequence (a decoding step has one) use the int8
+    #: kernel; more (a prompt) dequantize first. Never the number of rows: how many requests
+    #: share a batch, or where a shared prefix ends, must not change a row's numbers.
+    kernel_positions = 1
 
     def __init__(self, linear: nn.Linear) -> None:
         super().__init__()
@@ -136,7 +146,8 @@ class Int8Linear(nn.Module):
     @override
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.reshape(-1, self.in_features).to(COMPUTE_DTYPE)
-        if rows.shape[0] <= self.max_kernel_rows:
+        positions = x.shape[-2] if x.dim() >= 3 else 1
+        if positions <= self.kernel_positions:
             y = torch._weight_int8pack_mm(rows, self.qweight, self.scales)
         else:
             # A prompt's many rows make the product compute-bound: the int8 kernel is slower
