@@ -23,43 +23,35 @@ from agents.models.hf.rows import Request, Row, Sampling
 from agents.models.hf.static import StaticCaches
 
 
+def _tiny_shape(vocab_size: int, hidden_size: int, max_position_embeddings: int) -> dict[str, Any]:
+    """Two layers, 4 heads over 2 KV heads, pad 0, bos 1, eos 2: the tiny models' common config."""
+    return {
+        "vocab_size": vocab_size,
+        "hidden_size": hidden_size,
+        "intermediate_size": 2 * hidden_size,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": max_position_embeddings,
+        "pad_token_id": 0,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+    }
+
+
 def tiny_llama(
     vocab_size: int = 97, hidden_size: int = 32, max_position_embeddings: int = 256, **extra: Any
 ) -> LlamaForCausalLM:
     """A two-layer Llama with random weights (seed 0): pad 0, bos 1, eos 2; no download."""
     torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=hidden_size,
-        intermediate_size=2 * hidden_size,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=max_position_embeddings,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-        **extra,
-    )
+    config = LlamaConfig(**_tiny_shape(vocab_size, hidden_size, max_position_embeddings), **extra)
     return LlamaForCausalLM(config).eval()
 
 
 def tiny_qwen2(vocab_size: int = 97, max_position_embeddings: int = 256, **extra: Any) -> Qwen2ForCausalLM:
-    """A two-layer Qwen2 (biased q/k/v) with random weights (seed 0), token ids as `tiny_llama`'s."""
+    """A two-layer Qwen2 (biased q/k/v) with random weights (seed 0), shaped as `tiny_llama`."""
     torch.manual_seed(0)
-    config = Qwen2Config(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=max_position_embeddings,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-        **extra,
-    )
+    config = Qwen2Config(**_tiny_shape(vocab_size, 32, max_position_embeddings), **extra)
     model = Qwen2ForCausalLM(config).eval()
     with torch.no_grad():  # random biases, so that a lost one shows
         for layer in model.model.layers:
