@@ -17,7 +17,13 @@ from torch import nn
 from transformers import LlamaForCausalLM
 
 from agents.models.hf import loop
-from agents.models.hf.decode import MIN_SHARED_PREFIX, SmallBatchLinear, batch_layout, new_cache
+from agents.models.hf.decode import (
+    MIN_SHARED_PREFIX,
+    SmallBatchLinear,
+    batch_layout,
+    greedy_tokens,
+    new_cache,
+)
 from agents.models.hf.lean import LeanStep, fuse_linears
 from agents.models.hf.quantize import Int8Linear, quantize_model
 from agents.models.hf.rows import Row, Sampling
@@ -148,17 +154,7 @@ def test_greedy_lean_rows_equal_transformers_generate_alone():
     prompts = LAYOUTS["shared prefix"]
     rows = _run(model, rows_for(prompts, 12), lean=True)
     for row, prompt in zip(rows, prompts, strict=True):
-        ids = torch.tensor([prompt])
-        with torch.inference_mode():
-            out = model.generate(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                max_new_tokens=12,
-                min_new_tokens=12,
-                do_sample=False,
-                pad_token_id=PAD,
-            )
-        assert row.ids == out[0, len(prompt) :].tolist()
+        assert row.ids == greedy_tokens(model, torch.tensor([prompt]), 12, PAD)[0].tolist()
 
 
 def test_rows_stop_on_their_own_eos_stop_string_and_limit():

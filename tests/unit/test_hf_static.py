@@ -43,18 +43,7 @@ def _choose(
 
 def _alone(model, prompt: list[int], new: int) -> list[int]:
     """transformers' own greedy generate with its default (dynamic) cache."""
-    ids = torch.tensor([prompt])
-    with torch.inference_mode():
-        out = model.generate(
-            input_ids=ids,
-            attention_mask=torch.ones_like(ids),
-            max_new_tokens=new,
-            min_new_tokens=new,
-            do_sample=False,
-            pad_token_id=PAD,
-            cache=DynamicCache(),
-        )
-    return out[0, ids.shape[1] :].tolist()
+    return greedy_tokens(model, torch.tensor([prompt]), new, PAD, DynamicCache())[0].tolist()
 
 
 @pytest.mark.parametrize(
